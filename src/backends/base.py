@@ -1,0 +1,139 @@
+"""The Backend interface: everything sansloop asks of the outside world.
+
+A backend is one object handed to ``sansloop.new_event_loop(backend=...)``. The
+loop holds it; it never subclasses it. Implementing one is an afternoon's work:
+the abstract methods below are all that is required, and the defaults of the
+rest (clock, sockets, name resolution, executor) are the real OS ones.
+
+Readiness
+    ``register(fd, events)``, ``modify(fd, events)``, ``unregister(fd)`` keep the
+    set of file descriptors the loop is interested in; ``events`` is a bit mask
+    of ``EVENT_READ`` and ``EVENT_WRITE`` (the same values as ``selectors``).
+    ``poll(timeout)`` blocks for at most *timeout* seconds (``None``: until an
+    event or a wakeup; ``0``: not at all) and returns a list of ``(fd, events)``.
+    Readiness is level-triggered: an fd that stays readable is reported again.
+    An error or hang-up on an fd is reported as readable and writable, so that
+    the callback's own ``recv``/``send`` sees the error.
+
+Wakeup
+    ``wakeup()`` may be called from any thread (and from a signal handler's
+    thread) and makes a concurrent or the next ``poll`` return promptly. It is
+    a flag, not a queue: many wakeups before a poll cost one.
+
+Clock
+    ``time()`` is the loop's clock (monotonic seconds); ``clock_resolution``
+    its granularity. A simulated backend returns virtual time.
+
+Network and names
+    ``socket(family, type, proto)`` makes a socket object and ``getaddrinfo`` /
+    ``getnameinfo`` resolve names (blocking; the loop runs them in the
+    executor). A simulated backend returns simulated sockets.
+
+Executor
+    ``default_executor()`` returns the ``concurrent.futures.Executor`` used
+    when ``run_in_executor`` is given ``None``.
+
+Lifecycle
+    ``close()`` releases the backend's own resources; it is called once, by
+    ``loop.close()``. Registered fds belong to their owners and are not closed.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import selectors
+import socket
+import time
+from typing import Any
+
+__all__ = ["Backend", "EVENT_READ", "EVENT_WRITE"]
+
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
+
+
+class Backend(abc.ABC):
+    """Base class and documentation of the backend interface."""
+
+    #: Short name shown by ``python -m sansloop info`` and in reprs.
+    name: str = "custom"
+
+    # -- readiness (required) --------------------------------------------
+
+    @abc.abstractmethod
+    def register(self, fd: int, events: int) -> None:
+        """Start watching *fd* for *events* (EVENT_READ | EVENT_WRITE)."""
+
+    @abc.abstractmethod
+    def modify(self, fd: int, events: int) -> None:
+        """Change the events watched for an already registered *fd*."""
+
+    @abc.abstractmethod
+    def unregister(self, fd: int) -> None:
+        """Stop watching *fd*; it must be registered."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """Wait up to *timeout* seconds; return ready ``(fd, events)`` pairs."""
+
+    @abc.abstractmethod
+    def wakeup(self) -> None:
+        """Make a blocked or the next ``poll`` return soon. Thread-safe."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the backend's resources (called once, by loop.close())."""
+
+    # -- clock -------------------------------------------------------------
+
+    #: Granularity of ``time()``; timers due within it of now are run.
+    clock_resolution: float = time.get_clock_info("monotonic").resolution
+
+    def time(self) -> float:
+        """The loop's clock, in seconds."""
+        return time.monotonic()
+
+    # -- network and names ---------------------------------------------------
+
+    def socket(
+        self,
+        family: int = socket.AF_INET,
+        type: int = socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> socket.socket:
+        """Create a socket (blocking mode is left to the caller)."""
+        return socket.socket(family, type, proto)
+
+    def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        """Resolve *host*/*port*; blocking, run in the executor by the loop."""
+        return socket.getaddrinfo(host, port, family, type, proto, flags)
+
+    def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        """Reverse-resolve *sockaddr*; blocking, run in the executor by the loop."""
+        return socket.getnameinfo(sockaddr, flags)
+
+    # -- executor ------------------------------------------------------------
+
+    def default_executor(self) -> concurrent.futures.Executor:
+        """A new executor for ``run_in_executor(None, ...)``."""
+        from .threadpool import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(thread_name_prefix="sansloop")
+
+    # -- introspection -------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        """Counts for tests and users (at least ``registered_fds``)."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
