@@ -1,0 +1,138 @@
+"""Run one benchmark once, in one implementation, and print one JSON line.
+
+Usage: ``python benchmarks/child.py BENCH IMPL [--size N]``
+
+Implementations
+---------------
+``asyncio``        stdlib asyncio, its default loop.
+``sansloop-loop``  loop mode: stdlib asyncio's Task/Future on ``sansloop.new_event_loop``
+                   (``asyncio.run(..., loop_factory=...)``; ``asyncio.Runner`` on 3.11).
+``sansloop-full``  full mode: the body gets ``sansloop.compat`` as its ``asyncio`` and
+                   runs under ``sansloop.compat.run``.
+``uvloop``         stdlib asyncio on ``uvloop.new_event_loop`` (if importable).
+
+Method
+------
+Inside one running loop: a warm-up run of the body at a tenth of the size, then
+``gc.collect()``, GC disabled, the timed run (``time.perf_counter`` for wall,
+``time.process_time`` for this process's CPU), GC re-enabled. Only the timed run
+is reported. The JSON line holds: ``bench``, ``impl``, ``size``, ``ops``, ``wall``
+and ``cpu`` (seconds, timed region), ``process_cpu`` (the whole process, startup
+included), ``gc_disabled`` (always true), ``python``. On a failure the line holds ``error``
+instead of the figures and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from micro import BENCHMARKS, Benchmark  # noqa: E402
+
+IMPLS = ("asyncio", "sansloop-loop", "sansloop-full", "uvloop")
+
+
+def _run_with_loop_factory(coro: Coroutine[Any, Any, Any], factory: Callable[[], Any]) -> Any:
+    if sys.version_info >= (3, 12):
+        return asyncio.run(coro, loop_factory=factory)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def runner_for(impl: str) -> tuple[Any, Callable[[Coroutine[Any, Any, Any]], Any]]:
+    """The module a body should use as ``asyncio`` and the function that runs main."""
+    if impl == "asyncio":
+        return asyncio, asyncio.run
+    if impl == "sansloop-loop":
+        import sansloop
+
+        factory = sansloop.new_event_loop  # resolved now: fail before a coroutine exists
+        return asyncio, lambda coro: _run_with_loop_factory(coro, factory)
+    if impl == "sansloop-full":
+        import sansloop.compat
+
+        return sansloop.compat, sansloop.compat.run
+    if impl == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+        return asyncio, lambda coro: _run_with_loop_factory(coro, factory)
+    raise ValueError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
+
+
+async def measure(aio: Any, bench: Benchmark, size: int) -> dict[str, Any]:
+    """Warm up, then time one run of *bench* with GC disabled."""
+    warm = max(size // 10, 1)
+    got = await bench.body(aio, warm)
+    if got != bench.ops(warm):
+        raise AssertionError(f"warm-up returned {got} ops, expected {bench.ops(warm)}")
+    gc.collect()
+    gc.disable()
+    try:
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        ops = await bench.body(aio, size)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+    finally:
+        gc.enable()
+    if ops != bench.ops(size):
+        raise AssertionError(f"run returned {ops} ops, expected {bench.ops(size)}")
+    return {"ops": ops, "wall": wall, "cpu": cpu}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", choices=sorted(BENCHMARKS))
+    parser.add_argument("impl", choices=IMPLS)
+    parser.add_argument("--size", type=int, default=None)
+    args = parser.parse_args(argv)
+    bench = BENCHMARKS[args.bench]
+    size = args.size if args.size is not None else bench.size
+    try:
+        aio, run = runner_for(args.impl)
+        result = run(measure(aio, bench, size))
+    except BaseException as exc:  # report any failure as data, then fail
+        where = exc.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        at = (
+            f" (at {os.path.basename(where.tb_frame.f_code.co_filename)}:{where.tb_lineno})"
+            if where is not None
+            else ""
+        )
+        print(
+            json.dumps(
+                {
+                    "bench": bench.name,
+                    "impl": args.impl,
+                    "error": f"{type(exc).__name__}: {exc}{at}",
+                }
+            )
+        )
+        traceback.print_exc()
+        return 1
+    result.update(
+        bench=bench.name,
+        impl=args.impl,
+        size=size,
+        process_cpu=time.process_time(),
+        gc_disabled=True,
+        python=sys.version.split()[0],
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
