@@ -44,7 +44,9 @@ import abc
 import concurrent.futures
 import selectors
 import socket
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Backend", "EVENT_READ", "EVENT_WRITE"]
@@ -128,6 +130,23 @@ class Backend(abc.ABC):
         from .threadpool import ThreadPoolExecutor
 
         return ThreadPoolExecutor(thread_name_prefix="sansloop")
+
+    def shutdown_executor(
+        self, executor: concurrent.futures.Executor, done: Callable[[], object]
+    ) -> None:
+        """Shut *executor* down, waiting for its jobs, without blocking the caller.
+
+        *done* is called (from any thread) once the executor has finished; the
+        loop uses it for ``shutdown_default_executor()``.
+        """
+
+        def join() -> None:
+            try:
+                executor.shutdown(wait=True)
+            finally:
+                done()
+
+        threading.Thread(target=join, name="sansloop-executor-shutdown", daemon=True).start()
 
     # -- introspection -------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""The loop's default exception handler: how an unhandled error is logged.
+
+asyncio logs such errors on the ``asyncio`` logger with the context's message
+followed by one ``key: value`` line per extra context entry, and the exception's
+traceback attached. Tools grep these lines, so we keep the shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+__all__ = ["logger", "log_exception_context"]
+
+logger = logging.getLogger("asyncio")
+
+# Context keys whose value is a recorded stack rather than an object to repr.
+_STACK_KEYS = ("source_traceback", "handle_traceback")
+
+
+def _describe(key: str, value: Any) -> str:
+    if key in _STACK_KEYS:
+        stack = "".join(traceback.format_list(value)).rstrip()
+        title = "Object created at (most recent call last):" if key == "source_traceback" else (
+            "Handle created at (most recent call last):"
+        )
+        return f"{key}: {title}\n{stack}"
+    return f"{key}: {value!r}"
+
+
+def log_exception_context(context: dict[str, Any], current_handle: Any = None) -> None:
+    """Log *context* on the ``asyncio`` logger the way asyncio does."""
+    message = context.get("message") or "Unhandled exception in event loop"
+    exception = context.get("exception")
+    exc_info: Any = False
+    if exception is not None:
+        exc_info = (type(exception), exception, exception.__traceback__)
+    if (
+        "source_traceback" not in context
+        and current_handle is not None
+        and getattr(current_handle, "_source_traceback", None)
+    ):
+        context = dict(context, handle_traceback=current_handle._source_traceback)
+    lines = [message]
+    for key in sorted(context):
+        if key in ("message", "exception"):
+            continue
+        lines.append(_describe(key, context[key]))
+    logger.error("\n".join(lines), exc_info=exc_info)

@@ -1,0 +1,724 @@
+"""EventLoop: asyncio's AbstractEventLoop on the sans-IO scheduler and a backend.
+
+This module is glue. The decisions live in core (``Scheduler`` runs ticks and
+orders timers, ``InterestTable`` tracks which fd wants what); the world lives in
+the backend (``poll``, ``time``, ``wakeup``, sockets, executor). The loop
+connects them and speaks asyncio: its names, signatures, exceptions, messages.
+
+Two modes, chosen at construction:
+- ``mode="loop"`` (the drop-in, like uvloop): ``create_future``/``create_task``
+  make stdlib ``asyncio.Future``/``asyncio.Task``; frameworks see what they know.
+- ``mode="full"``: they make ``sansloop.core`` Futures and Tasks, so every object
+  of the program is ours (inspectable, deterministic under a simulated backend).
+
+One tick (``_run_once``): ask the scheduler how long the backend may block,
+poll, queue the handles of ready fds, release due timers, run exactly the
+callbacks that were ready when the tick began.
+
+Deliberate differences from asyncio are listed in docs/compat.md (for example:
+callbacks are type-checked in every mode, not only in debug mode, and a NaN
+delay is refused with ValueError instead of being scheduled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.events as _aio_events
+import concurrent.futures
+import contextvars
+import inspect
+import logging
+import math
+import os
+import sys
+import threading
+import types
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from ..backends import Backend, default_backend
+from ..core.formatting import format_callback_source
+from ..core.handles import Handle, TimerHandle
+from ..core.interest import MODIFY, READ, REGISTER, UNREGISTER, WRITE, InterestTable
+from ..core.scheduler import Scheduler
+from .errors import log_exception_context, logger
+
+try:
+    from .sockets import SocketOps
+except ImportError:  # pragma: no cover - while the module is being written
+
+    class SocketOps:  # type: ignore[no-redef]
+        pass
+
+
+__all__ = ["EventLoop"]
+
+_T = TypeVar("_T")
+
+#: The backend never blocks longer than this (asyncio caps at one day too), so a
+#: far-future timer cannot overflow a platform's timeout argument.
+MAX_POLL_TIMEOUT = 24 * 3600.0
+
+# Callable types that can never be coroutine functions: no check needed.
+_C_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType)
+_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+
+
+def _check_callback(callback: object, method: str) -> None:
+    """Refuse coroutines and non-callables, as asyncio does in debug mode."""
+    kind = type(callback)
+    if kind in _C_CALLABLES:
+        return
+    if kind is types.FunctionType:
+        if not callback.__code__.co_flags & _COROUTINE_FLAGS:  # type: ignore[attr-defined]
+            if not getattr(callback, "_is_coroutine", None):
+                return
+    elif kind is types.MethodType:
+        func = callback.__func__  # type: ignore[attr-defined]
+        if type(func) is types.FunctionType and not func.__code__.co_flags & _COROUTINE_FLAGS:
+            return
+    if asyncio.iscoroutine(callback) or inspect.iscoroutinefunction(callback) or getattr(
+        callback, "_is_coroutine", None
+    ):
+        raise TypeError(f"coroutines cannot be used with {method}()")
+    if not callable(callback):
+        raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+
+def _debug_from_environment() -> bool:
+    return sys.flags.dev_mode or (
+        not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
+    )
+
+
+def _file_descriptor(fileobj: Any) -> int:
+    """The fd of an int or of an object with fileno(); asyncio's errors."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+def _stop_when_done(future: Any) -> None:
+    # SystemExit and KeyboardInterrupt already unwind run_forever() themselves.
+    if not future.cancelled() and isinstance(future.exception(), (SystemExit, KeyboardInterrupt)):
+        return
+    future.get_loop().stop()
+
+
+class EventLoop(SocketOps, asyncio.AbstractEventLoop):
+    """An asyncio event loop driven by a sansloop backend."""
+
+    def __init__(self, backend: Backend | None = None, *, mode: str = "loop") -> None:
+        if mode not in ("loop", "full"):
+            raise ValueError(f"mode must be 'loop' or 'full', not {mode!r}")
+        self._backend = backend if backend is not None else default_backend()
+        self._mode = mode
+        if mode == "loop":
+            self._future_class: Any = asyncio.Future
+            self._task_class: Any = asyncio.Task
+        else:
+            from ..core.futures import Future
+            from ..core.tasks import Task
+
+            self._future_class = Future
+            self._task_class = Task
+        self._scheduler = Scheduler()
+        self._ready = self._scheduler.ready
+        self._interest = InterestTable()
+        self._clock = self._backend.time
+        self._clock_resolution = self._backend.clock_resolution
+        self._closed = False
+        self._stopping = False
+        self._thread_id: int | None = None
+        self._debug = False
+        self.set_debug(_debug_from_environment())
+        self.slow_callback_duration = 0.1
+        self._current_handle: Handle | None = None
+        self._exception_handler: Callable[[Any, dict[str, Any]], object] | None = None
+        self._task_factory: Any = None
+        self._default_executor: concurrent.futures.Executor | None = None
+        self._executor_shutdown_called = False
+        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._coroutine_origin_tracking = False
+        self._coroutine_origin_depth_saved: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} closed={self._closed} "
+            f"debug={self._debug} mode={self._mode} backend={self._backend.name}>"
+        )
+
+    # -- running and stopping ---------------------------------------------
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def _check_not_running(self) -> None:
+        if self._thread_id is not None:
+            raise RuntimeError("This event loop is already running")
+        if _aio_events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def run_forever(self) -> None:
+        """Run until stop() is called."""
+        self._check_closed()
+        self._check_not_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        saved_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
+            )
+            _aio_events._set_running_loop(self)
+            run_once = self._run_once
+            while True:
+                run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            _aio_events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*saved_hooks)
+
+    def run_until_complete(self, future: Awaitable[_T]) -> _T:
+        """Run until *future* (a future, task, coroutine or awaitable) is done."""
+        self._check_closed()
+        self._check_not_running()
+        made_here = not asyncio.isfuture(future)
+        fut: Any = self._as_future(future)
+        if made_here:
+            # An exception in it is re-raised below; don't also report it as lost.
+            fut._log_destroy_pending = False
+        fut.add_done_callback(_stop_when_done)
+        try:
+            self.run_forever()
+        except BaseException:
+            if made_here and fut.done() and not fut.cancelled():
+                fut.exception()  # mark retrieved: it is what propagates
+            raise
+        finally:
+            fut.remove_done_callback(_stop_when_done)
+        if not fut.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return fut.result()  # type: ignore[no-any-return]
+
+    def _as_future(self, obj: Any) -> Any:
+        if asyncio.iscoroutine(obj):
+            return self.create_task(obj)
+        if asyncio.isfuture(obj):
+            if obj.get_loop() is not self:
+                raise ValueError(
+                    "The future belongs to a different loop than the one specified as the loop argument"
+                )
+            return obj
+        if inspect.isawaitable(obj):
+
+            async def _await_it() -> Any:
+                return await obj
+
+            return self.create_task(_await_it())
+        raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+
+    def stop(self) -> None:
+        """Stop after the callbacks of the current tick have run."""
+        self._stopping = True
+
+    def is_running(self) -> bool:
+        """True while run_forever() or run_until_complete() runs."""
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        """True once close() has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks, release the backend."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._closed = True
+        self._scheduler.clear()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+        self._backend.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_closed", True):
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- one tick ----------------------------------------------------------
+
+    def _run_once(self) -> None:
+        scheduler = self._scheduler
+        if self._ready or self._stopping:
+            timeout: float | None = 0.0
+        else:
+            timeout = scheduler.timeout(self._clock())
+            if timeout is not None and timeout > MAX_POLL_TIMEOUT:
+                timeout = MAX_POLL_TIMEOUT
+        # With work ready and no fd watched, a zero-timeout poll could find
+        # nothing to be fair to: skip the syscall.
+        if timeout != 0.0 or self._interest._entries:
+            events = self._backend.poll(timeout)
+            if events:
+                self._dispatch(events)
+        scheduler.release_due(self._clock() + self._clock_resolution)
+        if self._debug:
+            self._run_ready_debug()
+        else:
+            scheduler.run_ready()
+
+    def _dispatch(self, events: list[tuple[int, int]]) -> None:
+        entries = self._interest._entries
+        append = self._ready.append
+        for fd, mask in events:
+            entry = entries.get(fd)
+            if entry is None:
+                continue
+            if mask & READ:
+                reader = entry[0]
+                if reader is not None:
+                    if reader._cancelled:
+                        self._remove_interest(fd, 0)
+                    else:
+                        append(reader)
+            if mask & WRITE:
+                writer = entry[1]
+                if writer is not None:
+                    if writer._cancelled:
+                        self._remove_interest(fd, 1)
+                    else:
+                        append(writer)
+
+    def _run_ready_debug(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            self._current_handle = handle
+            started = self._clock()
+            try:
+                handle._run()
+            finally:
+                self._current_handle = None
+            took = self._clock() - started
+            if took >= self.slow_callback_duration:
+                logger.warning("Executing %s took %.3f seconds", _describe_handle(handle), took)
+
+    # -- scheduling callbacks -----------------------------------------------
+
+    def call_soon(
+        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> Handle:
+        """Run ``callback(*args)`` on the next tick, in FIFO order."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        _check_callback(callback, "call_soon")
+        if self._debug:
+            self._check_thread()
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        return handle
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> TimerHandle:
+        """Run ``callback(*args)`` after *delay* seconds of loop time."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        if delay != delay:
+            raise ValueError("Invalid delay: NaN (not a number)")
+        timer = self._call_at(self._clock() + delay, callback, args, context, "call_later")
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> TimerHandle:
+        """Run ``callback(*args)`` when ``loop.time()`` reaches *when*."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        if when != when:
+            raise ValueError("Invalid time: NaN (not a number)")
+        timer = self._call_at(when, callback, args, context, "call_at")
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def _call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        context: contextvars.Context | None,
+        method: str,
+    ) -> TimerHandle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        _check_callback(callback, method)
+        if self._debug:
+            self._check_thread()
+        timer = TimerHandle(when, callback, args, self, context)
+        self._scheduler.add_timer(timer)
+        return timer
+
+    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
+        self._scheduler.timer_cancelled(handle)
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> Handle:
+        """Like call_soon(), from any thread; wakes the loop."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        _check_callback(callback, "call_soon_threadsafe")
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        # deque.append is atomic; the wakeup is a flag, so a flood costs one write.
+        self._ready.append(handle)
+        self._backend.wakeup()
+        return handle
+
+    def time(self) -> float:
+        """The loop's clock (the backend's), in seconds."""
+        return self._clock()
+
+    def _check_thread(self) -> None:
+        if self._thread_id is not None and self._thread_id != threading.get_ident():
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    # -- futures and tasks ------------------------------------------------
+
+    def create_future(self) -> Any:
+        """A new future attached to this loop."""
+        return self._future_class(loop=self)
+
+    def create_task(
+        self,
+        coro: Coroutine[Any, Any, _T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> Any:
+        """Wrap *coro* in a task scheduled on this loop."""
+        self._check_closed()
+        if self._task_factory is None:
+            task = self._task_class(coro, loop=self, name=name, context=context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+        else:
+            if context is None:
+                task = self._task_factory(self, coro)
+            else:
+                task = self._task_factory(self, coro, context=context)
+            if name is not None:
+                task.set_name(name)
+        return task
+
+    def set_task_factory(self, factory: Any) -> None:
+        """Use *factory(loop, coro, **kwargs)* to make tasks (None: the default)."""
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Any:
+        """The task factory, or None for the default."""
+        return self._task_factory
+
+    # -- watching file descriptors ----------------------------------------
+
+    def _apply_interest(self, op: int, fd: int, mask: int) -> None:
+        backend = self._backend
+        if op == REGISTER:
+            backend.register(fd, mask)
+        elif op == MODIFY:
+            backend.modify(fd, mask)
+        elif op == UNREGISTER:
+            backend.unregister(fd)
+
+    def _add_interest(self, fd: int, slot: int, handle: Handle) -> None:
+        table = self._interest
+        op, mask, previous = (table.set_reader if slot == 0 else table.set_writer)(fd, handle)
+        try:
+            self._apply_interest(op, fd, mask)
+        except BaseException:
+            # Undo the table change so the table and the backend agree.
+            if op == REGISTER:
+                table.forget(fd)
+            else:
+                (table.remove_reader if slot == 0 else table.remove_writer)(fd)
+            raise
+        if previous is not None:
+            previous.cancel()
+
+    def _remove_interest(self, fd: int, slot: int) -> bool:
+        table = self._interest
+        op, mask, previous = (table.remove_reader if slot == 0 else table.remove_writer)(fd)
+        if previous is None:
+            return False
+        try:
+            self._apply_interest(op, fd, mask)
+        except OSError:
+            # The fd was closed before its interest was removed: the kernel has
+            # already forgotten it; the table now agrees.
+            pass
+        previous.cancel()
+        return True
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever *fd* is readable."""
+        fd = _file_descriptor(fd)
+        self._check_closed()
+        _check_callback(callback, "add_reader")
+        self._add_interest(fd, 0, Handle(callback, args, self, None))
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching *fd* for reading; True if it was watched."""
+        fd = _file_descriptor(fd)
+        if self._closed:
+            return False
+        return self._remove_interest(fd, 0)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever *fd* is writable."""
+        fd = _file_descriptor(fd)
+        self._check_closed()
+        _check_callback(callback, "add_writer")
+        self._add_interest(fd, 1, Handle(callback, args, self, None))
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching *fd* for writing; True if it was watched."""
+        fd = _file_descriptor(fd)
+        if self._closed:
+            return False
+        return self._remove_interest(fd, 1)
+
+    # -- executor ------------------------------------------------------------
+
+    def run_in_executor(self, executor: Any, func: Callable[..., _T], *args: Any) -> Any:
+        """Run ``func(*args)`` in *executor* (None: the default); return a future."""
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+        _check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            if self._executor_shutdown_called:
+                raise RuntimeError("Executor shutdown has been called")
+            if executor is None:
+                executor = self._backend.default_executor()
+                self._default_executor = executor
+        return self._wrap_concurrent(executor.submit(func, *args))
+
+    def _wrap_concurrent(self, concurrent_future: concurrent.futures.Future[Any]) -> Any:
+        return asyncio.wrap_future(concurrent_future, loop=self)
+
+    def set_default_executor(self, executor: Any) -> None:
+        """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Shut the default executor down, waiting for its jobs (up to *timeout*)."""
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is None:
+            return
+        done = self.create_future()
+        self._backend.shutdown_executor(
+            executor, lambda: self.call_soon_threadsafe(_set_result_unless_done, done, None)
+        )
+        try:
+            if timeout is None:
+                await done
+            else:
+                await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            warnings.warn(
+                "The executor did not finishing joining its threads within "
+                f"{timeout} seconds.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            executor.shutdown(wait=False)
+        finally:
+            self._default_executor = None
+
+    # -- asynchronous generators -------------------------------------------
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                "loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+            )
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every asynchronous generator still open on this loop."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        generators = list(self._asyncgens)
+        self._asyncgens.clear()
+        closing = [self.create_task(agen.aclose()) for agen in generators]
+        for agen, task in zip(generators, closing):
+            try:
+                await task
+            except Exception as exc:
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                        "exception": exc,
+                        "asyncgen": agen,
+                    }
+                )
+
+    # -- errors ---------------------------------------------------------------
+
+    def get_exception_handler(self) -> Any:
+        """The custom exception handler, or None."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Any) -> None:
+        """Use ``handler(loop, context)`` for unhandled errors (None: default)."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log *context* on the ``asyncio`` logger, as asyncio does."""
+        log_exception_context(context, self._current_handle)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Report an unhandled error to the handler (never raises, but for exits)."""
+        handler = self._exception_handler
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            self._current_handler_context = context
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler(
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
+                )
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error(
+                    "Exception in default exception handler while handling an unexpected "
+                    "error in custom exception handler",
+                    exc_info=True,
+                )
+
+    # -- debug ------------------------------------------------------------
+
+    def get_debug(self) -> bool:
+        """True if debug mode is on."""
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        """Turn debug mode on or off."""
+        self._debug = enabled
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == self._coroutine_origin_tracking:
+            return
+        if enabled:
+            self._coroutine_origin_depth_saved = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(10)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_depth_saved or 0)
+        self._coroutine_origin_tracking = bool(enabled)
+
+    # -- introspection ------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The backend this loop runs on."""
+        return self._backend
+
+    @property
+    def mode(self) -> str:
+        """'loop' (stdlib futures and tasks) or 'full' (sansloop's own)."""
+        return self._mode
+
+    def statistics(self) -> dict[str, Any]:
+        """Counts of queued callbacks, timers and watched fds."""
+        stats = self._scheduler.statistics()
+        stats.update(self._interest.statistics())
+        stats["backend"] = self._backend.statistics()
+        return stats
+
+
+def _set_result_unless_done(future: Any, result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _describe_handle(handle: Handle) -> str:
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if owner is not None and asyncio.isfuture(owner):
+        return repr(owner)
+    return str(handle)
