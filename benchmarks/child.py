@@ -1,6 +1,6 @@
 """Run one benchmark once, in one implementation, and print one JSON line.
 
-Usage: ``python benchmarks/child.py BENCH IMPL [--size N]``
+Usage: ``python benchmarks/child.py BENCH IMPL [--size N] [--profile TOP]``
 
 Implementations
 ---------------
@@ -70,8 +70,8 @@ def runner_for(impl: str) -> tuple[Any, Callable[[Coroutine[Any, Any, Any]], Any
     raise ValueError(f"unknown implementation {impl!r}; expected one of {IMPLS}")
 
 
-async def measure(aio: Any, bench: Benchmark, size: int) -> dict[str, Any]:
-    """Warm up, then time one run of *bench* with GC disabled."""
+async def measure(aio: Any, bench: Benchmark, size: int, profiler: Any = None) -> dict[str, Any]:
+    """Warm up, then time one run of *bench* with GC disabled (profiled if asked)."""
     warm = max(size // 10, 1)
     got = await bench.body(aio, warm)
     if got != bench.ops(warm):
@@ -79,11 +79,15 @@ async def measure(aio: Any, bench: Benchmark, size: int) -> dict[str, Any]:
     gc.collect()
     gc.disable()
     try:
+        if profiler is not None:
+            profiler.enable()
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
         ops = await bench.body(aio, size)
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
+        if profiler is not None:
+            profiler.disable()
     finally:
         gc.enable()
     if ops != bench.ops(size):
@@ -96,12 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", choices=sorted(BENCHMARKS))
     parser.add_argument("impl", choices=IMPLS)
     parser.add_argument("--size", type=int, default=None)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        default=0,
+        help="profile the timed run with cProfile and print its top N functions to stderr",
+    )
     args = parser.parse_args(argv)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     bench = BENCHMARKS[args.bench]
     size = args.size if args.size is not None else bench.size
     try:
         aio, run = runner_for(args.impl)
-        result = run(measure(aio, bench, size))
+        result = run(measure(aio, bench, size, profiler))
     except BaseException as exc:  # report any failure as data, then fail
         where = exc.__traceback__
         while where is not None and where.tb_next is not None:
@@ -131,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         python=sys.version.split()[0],
     )
     print(json.dumps(result))
+    if profiler is not None:
+        import pstats
+
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(args.profile)
     return 0
 
 
