@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..backends import Backend, default_backend
-from ..core.formatting import format_callback_source
+from ..core.formatting import extract_stack
 from ..core.handles import Handle, TimerHandle
 from ..core.interest import MODIFY, READ, REGISTER, UNREGISTER, WRITE, InterestTable
 from ..core.scheduler import Scheduler
@@ -337,11 +337,10 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         _check_callback(callback, "call_soon")
+        handle = Handle(callback, args, self, context)
         if self._debug:
             self._check_thread()
-        handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+            handle._source_traceback = extract_stack(sys._getframe(1))
         self._ready.append(handle)
         return handle
 
@@ -357,10 +356,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise TypeError("delay must not be None")
         if delay != delay:
             raise ValueError("Invalid delay: NaN (not a number)")
-        timer = self._call_at(self._clock() + delay, callback, args, context, "call_later")
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        return timer
+        return self._call_at(self._clock() + delay, callback, args, context, "call_later")
 
     def call_at(
         self,
@@ -374,10 +370,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise TypeError("when cannot be None")
         if when != when:
             raise ValueError("Invalid time: NaN (not a number)")
-        timer = self._call_at(when, callback, args, context, "call_at")
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        return timer
+        return self._call_at(when, callback, args, context, "call_at")
 
     def _call_at(
         self,
@@ -390,9 +383,11 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         _check_callback(callback, method)
+        timer = TimerHandle(when, callback, args, self, context)
         if self._debug:
             self._check_thread()
-        timer = TimerHandle(when, callback, args, self, context)
+            # Skip this frame and call_later/call_at: show the user's call site.
+            timer._source_traceback = extract_stack(sys._getframe(2))
         self._scheduler.add_timer(timer)
         return timer
 
@@ -407,8 +402,8 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         _check_callback(callback, "call_soon_threadsafe")
         handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+        if self._debug:
+            handle._source_traceback = extract_stack(sys._getframe(1))
         # deque.append is atomic; the wakeup is a flag, so a flood costs one write.
         self._ready.append(handle)
         self._backend.wakeup()
