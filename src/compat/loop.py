@@ -61,15 +61,22 @@ _T = TypeVar("_T")
 #: far-future timer cannot overflow a platform's timeout argument.
 MAX_POLL_TIMEOUT = 24 * 3600.0
 
-# Callable types that can never be coroutine functions: no check needed.
-_C_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType)
+# Types whose instances are known plain callables (never coroutine functions);
+# grows with C-implemented callable types as they are seen, such as the bound
+# step methods of stdlib's C Task, so the check costs one set lookup.
+_PLAIN_CALLABLE_TYPES: set[type] = {
+    types.BuiltinFunctionType,
+    types.BuiltinMethodType,
+    types.MethodWrapperType,
+}
 _COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+_HEAP_TYPE_FLAG = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the type was defined in Python
 
 
 def _check_callback(callback: object, method: str) -> None:
-    """Refuse coroutines and non-callables, as asyncio does in debug mode."""
+    """Refuse coroutines and non-callables (asyncio checks only in debug mode)."""
     kind = type(callback)
-    if kind in _C_CALLABLES:
+    if kind in _PLAIN_CALLABLE_TYPES:
         return
     if kind is types.FunctionType:
         if not callback.__code__.co_flags & _COROUTINE_FLAGS:  # type: ignore[attr-defined]
@@ -79,6 +86,11 @@ def _check_callback(callback: object, method: str) -> None:
         func = callback.__func__  # type: ignore[attr-defined]
         if type(func) is types.FunctionType and not func.__code__.co_flags & _COROUTINE_FLAGS:
             return
+    elif not kind.__flags__ & _HEAP_TYPE_FLAG and callable(callback):
+        # A C type's instances cannot be coroutine functions (and coroutine
+        # objects are not callable).
+        _PLAIN_CALLABLE_TYPES.add(kind)
+        return
     if asyncio.iscoroutine(callback) or inspect.iscoroutinefunction(callback) or getattr(
         callback, "_is_coroutine", None
     ):
@@ -356,7 +368,15 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise TypeError("delay must not be None")
         if delay != delay:
             raise ValueError("Invalid delay: NaN (not a number)")
-        return self._call_at(self._clock() + delay, callback, args, context, "call_later")
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        _check_callback(callback, "call_later")
+        timer = TimerHandle(self._clock() + delay, callback, args, self, context)
+        if self._debug:
+            self._check_thread()
+            timer._source_traceback = extract_stack(sys._getframe(1))
+        self._scheduler.add_timer(timer)
+        return timer
 
     def call_at(
         self,
@@ -370,24 +390,13 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise TypeError("when cannot be None")
         if when != when:
             raise ValueError("Invalid time: NaN (not a number)")
-        return self._call_at(when, callback, args, context, "call_at")
-
-    def _call_at(
-        self,
-        when: float,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        context: contextvars.Context | None,
-        method: str,
-    ) -> TimerHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        _check_callback(callback, method)
+        _check_callback(callback, "call_at")
         timer = TimerHandle(when, callback, args, self, context)
         if self._debug:
             self._check_thread()
-            # Skip this frame and call_later/call_at: show the user's call site.
-            timer._source_traceback = extract_stack(sys._getframe(2))
+            timer._source_traceback = extract_stack(sys._getframe(1))
         self._scheduler.add_timer(timer)
         return timer
 

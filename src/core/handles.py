@@ -110,8 +110,8 @@ class Handle:
             if self._source_traceback:
                 context["source_traceback"] = self._source_traceback
             self._loop.call_exception_handler(context)
-        # Break the reference cycle through the traceback.
-        self = None  # type: ignore[assignment]
+            # Break the cycle frame -> context -> exception -> traceback -> frame.
+            context = None  # type: ignore[assignment]
 
 
 class TimerHandle(Handle):
@@ -127,7 +127,14 @@ class TimerHandle(Handle):
         loop: Any,
         context: contextvars.Context | None = None,
     ) -> None:
-        super().__init__(callback, args, loop, context)
+        # Written out rather than calling Handle.__init__: timers are a hot path.
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
         self._when = when
         # True while the handle sits in a scheduler's heap.
         self._scheduled = False
@@ -172,9 +179,16 @@ class TimerHandle(Handle):
 
     def cancel(self) -> None:
         """Cancel the timer; the scheduler drops it lazily."""
-        if not self._cancelled and self._loop is not None:
-            self._loop._timer_handle_cancelled(self)
-        super().cancel()
+        if self._cancelled:
+            return
+        self._cancelled = True
+        loop = self._loop
+        if loop is not None:
+            loop._timer_handle_cancelled(self)
+            if loop.get_debug():
+                self._repr = repr(self)
+        self._callback = None
+        self._args = None
 
     def when(self) -> float:
         """Return the scheduled deadline, in the loop's time()."""

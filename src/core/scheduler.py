@@ -34,6 +34,11 @@ __all__ = ["Scheduler", "COMPACT_MIN_TIMERS", "COMPACT_CANCELLED_FRACTION"]
 
 #: Heaps smaller than this are never rebuilt (popping cancelled heads is enough).
 COMPACT_MIN_TIMERS = 100
+#: release_due() pops at least this many timers one by one before it considers
+#: partitioning the heap instead ...
+BULK_RELEASE_MIN = 32
+#: ... which it does once it has popped 1/BULK_RELEASE_DIVISOR of the heap.
+BULK_RELEASE_DIVISOR = 16
 #: Rebuild the heap when more than this fraction of it is cancelled timers.
 COMPACT_CANCELLED_FRACTION = 0.5
 
@@ -84,8 +89,33 @@ class Scheduler:
         """Move every live timer due before *deadline* to the ready queue."""
         timers = self._timers
         ready = self.ready
+        popped = 0
         while timers and timers[0][0] < deadline:
+            if popped >= BULK_RELEASE_MIN and popped * BULK_RELEASE_DIVISOR >= len(timers):
+                # Much of the heap is due at once (a burst of equal timeouts, or
+                # a loop that was busy): one partition and one sort beat popping.
+                self._release_bulk(deadline)
+                return
             timer = heapq.heappop(timers)[2]
+            popped += 1
+            timer._scheduled = False
+            if timer._cancelled:
+                self._cancelled_timers -= 1
+            else:
+                ready.append(timer)
+
+    def _release_bulk(self, deadline: float) -> None:
+        # Cost: one pass over the heap plus sorting the due part, which is at
+        # most twice what popping them one by one has already cost at this point.
+        timers = self._timers
+        due = [entry for entry in timers if entry[0] < deadline]
+        remaining = [entry for entry in timers if entry[0] >= deadline]
+        heapq.heapify(remaining)
+        self._timers = remaining
+        due.sort()
+        ready = self.ready
+        for entry in due:
+            timer = entry[2]
             timer._scheduled = False
             if timer._cancelled:
                 self._cancelled_timers -= 1
