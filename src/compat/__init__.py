@@ -1,22 +1,204 @@
 """sansloop.compat: the asyncio namespace, on sansloop's own objects (full mode).
 
 ``import sansloop.compat as asyncio`` gives a module with asyncio's names whose
-futures, tasks, locks and queues are sansloop's core machines and whose loops
-are sansloop ``EventLoop``s in full mode.
+futures, tasks, locks, queues and combinators are sansloop's, and whose loops
+are sansloop ``EventLoop``s in full mode (``new_event_loop()``, ``run()``,
+``Runner``). Exceptions, protocol base classes and the running-loop functions
+are the stdlib's own objects: identity matters (``except asyncio.CancelledError``
+must catch ours; a framework's ``asyncio.Protocol`` subclass must be ours too).
 """
 
 from __future__ import annotations
 
 import asyncio as _asyncio
+import sys as _sys
 
 from ..core import binding as _binding
-from .loop import EventLoop
-from .policy import EventLoopPolicy
+from ..core import queues as _core_queues
 
-# Our core machines find the running loop the same way stdlib code does.
+# Our core machines find the running loop the same way stdlib code does, and
+# raise the stdlib's own queue exceptions.
 _binding.install(_asyncio.get_running_loop, _asyncio.get_event_loop)
+_core_queues.install_exceptions(
+    _asyncio.QueueEmpty, _asyncio.QueueFull, getattr(_asyncio, "QueueShutDown", None)
+)
+
+# -- the stdlib's own objects, shared by identity ---------------------------
+from asyncio import (  # noqa: E402
+    AbstractEventLoop,
+    AbstractEventLoopPolicy,
+    AbstractServer,
+    BaseProtocol,
+    BaseTransport,
+    BrokenBarrierError,
+    BufferedProtocol,
+    CancelledError,
+    DatagramProtocol,
+    DatagramTransport,
+    IncompleteReadError,
+    InvalidStateError,
+    LimitOverrunError,
+    Protocol,
+    QueueEmpty,
+    QueueFull,
+    ReadTransport,
+    SendfileNotAvailableError,
+    SubprocessProtocol,
+    SubprocessTransport,
+    TimeoutError,
+    Transport,
+    WriteTransport,
+    get_event_loop,
+    get_event_loop_policy,
+    get_running_loop,
+    set_event_loop,
+    set_event_loop_policy,
+)
+from asyncio.events import _get_running_loop, _set_running_loop  # noqa: E402, F401
+
+# -- ours ----------------------------------------------------------------------
+from ..core.barriers import Barrier  # noqa: E402
+from ..core.futures import Future  # noqa: E402
+from ..core.handles import Handle, TimerHandle  # noqa: E402
+from ..core.locks import BoundedSemaphore, Condition, Event, Lock, Semaphore  # noqa: E402
+from ..core.queues import LifoQueue, PriorityQueue, Queue  # noqa: E402
+from ..core.taskregistry import (  # noqa: E402
+    _enter_task,
+    _leave_task,
+    _register_task,
+    _unregister_task,
+)
+from ..core.tasks import Task, create_eager_task_factory, eager_task_factory  # noqa: E402
+from .loop import EventLoop  # noqa: E402
+from .policy import EventLoopPolicy  # noqa: E402
+from .runners import Runner, run  # noqa: E402
+from .taskgroups import TaskGroup  # noqa: E402
+from .tasks import (  # noqa: E402
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    all_tasks,
+    as_completed,
+    create_task,
+    current_task,
+    ensure_future,
+    gather,
+    iscoroutine,
+    iscoroutinefunction,
+    isfuture,
+    run_coroutine_threadsafe,
+    shield,
+    sleep,
+    wait,
+    wait_for,
+    wrap_future,
+)
+from .threads import to_thread  # noqa: E402
+from .timeouts import Timeout, timeout, timeout_at  # noqa: E402
+
+if _sys.version_info >= (3, 13):
+    from asyncio import QueueShutDown  # noqa: E402
+else:
+    from ..core.queues import QueueShutDown  # noqa: E402
 
 
 def new_event_loop() -> EventLoop:
     """A new sansloop loop in full mode."""
     return EventLoop(mode="full")
+
+
+class DefaultEventLoopPolicy(EventLoopPolicy):
+    """asyncio's default policy shape, making full-mode sansloop loops."""
+
+    def __init__(self) -> None:
+        super().__init__(mode="full")
+
+
+BaseEventLoop = EventLoop
+SelectorEventLoop = EventLoop
+
+__all__ = [
+    # loops and policies
+    "AbstractEventLoop",
+    "AbstractEventLoopPolicy",
+    "AbstractServer",
+    "BaseEventLoop",
+    "DefaultEventLoopPolicy",
+    "EventLoop",
+    "SelectorEventLoop",
+    "get_event_loop",
+    "get_event_loop_policy",
+    "get_running_loop",
+    "new_event_loop",
+    "set_event_loop",
+    "set_event_loop_policy",
+    "Handle",
+    "TimerHandle",
+    "Runner",
+    "run",
+    # futures and tasks
+    "Future",
+    "Task",
+    "isfuture",
+    "iscoroutine",
+    "iscoroutinefunction",
+    "wrap_future",
+    "ensure_future",
+    "create_task",
+    "current_task",
+    "all_tasks",
+    "sleep",
+    "gather",
+    "shield",
+    "wait",
+    "wait_for",
+    "as_completed",
+    "run_coroutine_threadsafe",
+    "to_thread",
+    "timeout",
+    "timeout_at",
+    "Timeout",
+    "TaskGroup",
+    "eager_task_factory",
+    "create_eager_task_factory",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "ALL_COMPLETED",
+    "_register_task",
+    "_unregister_task",
+    "_enter_task",
+    "_leave_task",
+    # synchronisation and queues
+    "Lock",
+    "Event",
+    "Condition",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Barrier",
+    "Queue",
+    "PriorityQueue",
+    "LifoQueue",
+    # exceptions
+    "BrokenBarrierError",
+    "CancelledError",
+    "IncompleteReadError",
+    "InvalidStateError",
+    "LimitOverrunError",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueShutDown",
+    "SendfileNotAvailableError",
+    "TimeoutError",
+    # protocols and transports (the stdlib's base classes)
+    "BaseProtocol",
+    "Protocol",
+    "BufferedProtocol",
+    "DatagramProtocol",
+    "SubprocessProtocol",
+    "BaseTransport",
+    "ReadTransport",
+    "WriteTransport",
+    "Transport",
+    "DatagramTransport",
+    "SubprocessTransport",
+]
