@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 import sansloop
 from sansloop.cli import main
 
