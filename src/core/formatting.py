@@ -49,8 +49,9 @@ def format_callback(
     """Describe ``func(*args, **kwargs)``; partials show their bound arguments."""
     trailer = ""
     while isinstance(func, functools.partial):
+        partial: functools.partial[object] = func
         trailer = _format_arguments(args, kwargs) + trailer
-        func, args, kwargs = func.func, func.args, func.keywords
+        func, args, kwargs = partial.func, partial.args, partial.keywords
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
     return f"{name}{_format_arguments(args, kwargs)}{trailer}"
 

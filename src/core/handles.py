@@ -101,7 +101,7 @@ class Handle:
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            where = format_callback_source(self._callback, self._args or ())  # type: ignore[arg-type]
+            where = format_callback_source(self._callback, self._args or ())
             context: dict[str, Any] = {
                 "message": f"Exception in callback {where}",
                 "exception": exc,
