@@ -508,10 +508,17 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
 
     def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable."""
+        self._add_reader(fd, callback, *args)
+
+    def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
+        # Returns the handle, so that its owner can tell later whether the
+        # interest is still its own (a newer add_reader replaces it).
         fd = _file_descriptor(fd)
         self._check_closed()
         _check_callback(callback, "add_reader")
-        self._add_interest(fd, 0, Handle(callback, args, self, None))
+        handle = Handle(callback, args, self, None)
+        self._add_interest(fd, 0, handle)
+        return handle
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching *fd* for reading; True if it was watched."""
@@ -522,10 +529,16 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is writable."""
+        self._add_writer(fd, callback, *args)
+
+    def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
+        # Returns the handle, as _add_reader does.
         fd = _file_descriptor(fd)
         self._check_closed()
         _check_callback(callback, "add_writer")
-        self._add_interest(fd, 1, Handle(callback, args, self, None))
+        handle = Handle(callback, args, self, None)
+        self._add_interest(fd, 1, handle)
+        return handle
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching *fd* for writing; True if it was watched."""
