@@ -56,7 +56,10 @@ __all__ = ["SocketOps", "numeric_addrinfo"]
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 _FATAL = (SystemExit, KeyboardInterrupt)
 #: The protocol a numeric address implies for each socket type it can skip for.
-_PROTO_OF_TYPE = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+_PROTO_OF_TYPE: dict[int, int] = {
+    socket.SOCK_STREAM: socket.IPPROTO_TCP,
+    socket.SOCK_DGRAM: socket.IPPROTO_UDP,
+}
 _SKIPPABLE_PROTOS = (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP)
 _IP_FAMILIES = (
     (socket.AF_INET, socket.AF_INET6) if hasattr(socket, "AF_INET6") else (socket.AF_INET,)
