@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["logger", "log_exception_context"]
+__all__ = ["logger", "log_exception_context", "ExceptionHandling"]
 
 logger = logging.getLogger("asyncio")
 
@@ -22,8 +23,10 @@ _STACK_KEYS = ("source_traceback", "handle_traceback")
 def _describe(key: str, value: Any) -> str:
     if key in _STACK_KEYS:
         stack = "".join(traceback.format_list(value)).rstrip()
-        title = "Object created at (most recent call last):" if key == "source_traceback" else (
-            "Handle created at (most recent call last):"
+        title = (
+            "Object created at (most recent call last):"
+            if key == "source_traceback"
+            else ("Handle created at (most recent call last):")
         )
         return f"{key}: {title}\n{stack}"
     return f"{key}: {value!r}"
@@ -48,3 +51,58 @@ def log_exception_context(context: dict[str, Any], current_handle: Any = None) -
             continue
         lines.append(_describe(key, context[key]))
     logger.error("\n".join(lines), exc_info=exc_info)
+
+
+class ExceptionHandling:
+    """The loop's exception-handler methods (a mixin of ``EventLoop``)."""
+
+    _exception_handler: Callable[[Any, dict[str, Any]], object] | None
+    _current_handle: Any
+
+    def get_exception_handler(self) -> Any:
+        """The custom exception handler, or None."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Any) -> None:
+        """Use ``handler(loop, context)`` for unhandled errors (None: default)."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log *context* on the ``asyncio`` logger, as asyncio does."""
+        log_exception_context(context, self._current_handle)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Report an unhandled error to the handler (never raises, but for exits)."""
+        handler = self._exception_handler
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            self._current_handler_context = context
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler(
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
+                )
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error(
+                    "Exception in default exception handler while handling an unexpected "
+                    "error in custom exception handler",
+                    exc_info=True,
+                )

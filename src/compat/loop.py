@@ -27,12 +27,9 @@ import asyncio.events as _aio_events
 import concurrent.futures
 import contextvars
 import inspect
-import logging
-import math
 import os
 import sys
 import threading
-import types
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -43,7 +40,10 @@ from ..core.formatting import extract_stack
 from ..core.handles import Handle, TimerHandle
 from ..core.interest import MODIFY, READ, REGISTER, UNREGISTER, WRITE, InterestTable
 from ..core.scheduler import Scheduler
-from .errors import log_exception_context, logger
+from .asyncgens import AsyncGenOps
+from .callbacks import check_callback
+from .errors import ExceptionHandling, logger
+from .executors import ExecutorOps
 
 try:
     from .sockets import SocketOps
@@ -60,43 +60,6 @@ _T = TypeVar("_T")
 #: The backend never blocks longer than this (asyncio caps at one day too), so a
 #: far-future timer cannot overflow a platform's timeout argument.
 MAX_POLL_TIMEOUT = 24 * 3600.0
-
-# Types whose instances are known plain callables (never coroutine functions);
-# grows with C-implemented callable types as they are seen, such as the bound
-# step methods of stdlib's C Task, so the check costs one set lookup.
-_PLAIN_CALLABLE_TYPES: set[type] = {
-    types.BuiltinFunctionType,
-    types.BuiltinMethodType,
-    types.MethodWrapperType,
-}
-_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
-_HEAP_TYPE_FLAG = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the type was defined in Python
-
-
-def _check_callback(callback: object, method: str) -> None:
-    """Refuse coroutines and non-callables (asyncio checks only in debug mode)."""
-    kind = type(callback)
-    if kind in _PLAIN_CALLABLE_TYPES:
-        return
-    if kind is types.FunctionType:
-        if not callback.__code__.co_flags & _COROUTINE_FLAGS:  # type: ignore[attr-defined]
-            if not getattr(callback, "_is_coroutine", None):
-                return
-    elif kind is types.MethodType:
-        func = callback.__func__  # type: ignore[attr-defined]
-        if type(func) is types.FunctionType and not func.__code__.co_flags & _COROUTINE_FLAGS:
-            return
-    elif not kind.__flags__ & _HEAP_TYPE_FLAG and callable(callback):
-        # A C type's instances cannot be coroutine functions (and coroutine
-        # objects are not callable).
-        _PLAIN_CALLABLE_TYPES.add(kind)
-        return
-    if asyncio.iscoroutine(callback) or inspect.iscoroutinefunction(callback) or getattr(
-        callback, "_is_coroutine", None
-    ):
-        raise TypeError(f"coroutines cannot be used with {method}()")
-    if not callable(callback):
-        raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
 
 
 def _debug_from_environment() -> bool:
@@ -126,7 +89,7 @@ def _stop_when_done(future: Any) -> None:
     future.get_loop().stop()
 
 
-class EventLoop(SocketOps, asyncio.AbstractEventLoop):
+class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.AbstractEventLoop):
     """An asyncio event loop driven by a sansloop backend."""
 
     def __init__(self, backend: Backend | None = None, *, mode: str = "loop") -> None:
@@ -343,12 +306,15 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
     # -- scheduling callbacks -----------------------------------------------
 
     def call_soon(
-        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
     ) -> Handle:
         """Run ``callback(*args)`` on the next tick, in FIFO order."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        _check_callback(callback, "call_soon")
+        check_callback(callback, "call_soon")
         handle = Handle(callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -370,7 +336,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise ValueError("Invalid delay: NaN (not a number)")
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        _check_callback(callback, "call_later")
+        check_callback(callback, "call_later")
         timer = TimerHandle(self._clock() + delay, callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -392,7 +358,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
             raise ValueError("Invalid time: NaN (not a number)")
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        _check_callback(callback, "call_at")
+        check_callback(callback, "call_at")
         timer = TimerHandle(when, callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -404,12 +370,15 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         self._scheduler.timer_cancelled(handle)
 
     def call_soon_threadsafe(
-        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
     ) -> Handle:
         """Like call_soon(), from any thread; wakes the loop."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        _check_callback(callback, "call_soon_threadsafe")
+        check_callback(callback, "call_soon_threadsafe")
         handle = Handle(callback, args, self, context)
         if self._debug:
             handle._source_traceback = extract_stack(sys._getframe(1))
@@ -515,7 +484,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         # interest is still its own (a newer add_reader replaces it).
         fd = _file_descriptor(fd)
         self._check_closed()
-        _check_callback(callback, "add_reader")
+        check_callback(callback, "add_reader")
         handle = Handle(callback, args, self, None)
         self._add_interest(fd, 0, handle)
         return handle
@@ -535,7 +504,7 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         # Returns the handle, as _add_reader does.
         fd = _file_descriptor(fd)
         self._check_closed()
-        _check_callback(callback, "add_writer")
+        check_callback(callback, "add_writer")
         handle = Handle(callback, args, self, None)
         self._add_interest(fd, 1, handle)
         return handle
@@ -546,145 +515,6 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         if self._closed:
             return False
         return self._remove_interest(fd, 1)
-
-    # -- executor ------------------------------------------------------------
-
-    def run_in_executor(self, executor: Any, func: Callable[..., _T], *args: Any) -> Any:
-        """Run ``func(*args)`` in *executor* (None: the default); return a future."""
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
-        _check_callback(func, "run_in_executor")
-        if executor is None:
-            executor = self._default_executor
-            if self._executor_shutdown_called:
-                raise RuntimeError("Executor shutdown has been called")
-            if executor is None:
-                executor = self._backend.default_executor()
-                self._default_executor = executor
-        return self._wrap_concurrent(executor.submit(func, *args))
-
-    def _wrap_concurrent(self, concurrent_future: concurrent.futures.Future[Any]) -> Any:
-        return asyncio.wrap_future(concurrent_future, loop=self)
-
-    def set_default_executor(self, executor: Any) -> None:
-        """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
-        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor")
-        self._default_executor = executor
-
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
-        """Shut the default executor down, waiting for its jobs (up to *timeout*)."""
-        self._executor_shutdown_called = True
-        executor = self._default_executor
-        if executor is None:
-            return
-        done = self.create_future()
-        self._backend.shutdown_executor(
-            executor, lambda: self.call_soon_threadsafe(_set_result_unless_done, done, None)
-        )
-        try:
-            if timeout is None:
-                await done
-            else:
-                await asyncio.wait_for(asyncio.shield(done), timeout)
-        except TimeoutError:
-            warnings.warn(
-                "The executor did not finishing joining its threads within "
-                f"{timeout} seconds.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            executor.shutdown(wait=False)
-        finally:
-            self._default_executor = None
-
-    # -- asynchronous generators -------------------------------------------
-
-    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
-        if self._asyncgens_shutdown_called:
-            warnings.warn(
-                f"asynchronous generator {agen!r} was scheduled after "
-                "loop.shutdown_asyncgens() call",
-                ResourceWarning,
-                source=self,
-            )
-        self._asyncgens.add(agen)
-
-    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
-        self._asyncgens.discard(agen)
-        if not self.is_closed():
-            self.call_soon_threadsafe(self.create_task, agen.aclose())
-
-    async def shutdown_asyncgens(self) -> None:
-        """Close every asynchronous generator still open on this loop."""
-        self._asyncgens_shutdown_called = True
-        if not len(self._asyncgens):
-            return
-        generators = list(self._asyncgens)
-        self._asyncgens.clear()
-        closing = [self.create_task(agen.aclose()) for agen in generators]
-        for agen, task in zip(generators, closing):
-            try:
-                await task
-            except Exception as exc:
-                self.call_exception_handler(
-                    {
-                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
-                        "exception": exc,
-                        "asyncgen": agen,
-                    }
-                )
-
-    # -- errors ---------------------------------------------------------------
-
-    def get_exception_handler(self) -> Any:
-        """The custom exception handler, or None."""
-        return self._exception_handler
-
-    def set_exception_handler(self, handler: Any) -> None:
-        """Use ``handler(loop, context)`` for unhandled errors (None: default)."""
-        if handler is not None and not callable(handler):
-            raise TypeError(f"A callable object or None is expected, got {handler!r}")
-        self._exception_handler = handler
-
-    def default_exception_handler(self, context: dict[str, Any]) -> None:
-        """Log *context* on the ``asyncio`` logger, as asyncio does."""
-        log_exception_context(context, self._current_handle)
-
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        """Report an unhandled error to the handler (never raises, but for exits)."""
-        handler = self._exception_handler
-        if handler is None:
-            try:
-                self.default_exception_handler(context)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException:
-                logger.error("Exception in default exception handler", exc_info=True)
-            return
-        try:
-            self._current_handler_context = context
-            handler(self, context)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            try:
-                self.default_exception_handler(
-                    {
-                        "message": "Unhandled error in exception handler",
-                        "exception": exc,
-                        "context": context,
-                    }
-                )
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException:
-                logger.error(
-                    "Exception in default exception handler while handling an unexpected "
-                    "error in custom exception handler",
-                    exc_info=True,
-                )
 
     # -- debug ------------------------------------------------------------
 
@@ -726,11 +556,6 @@ class EventLoop(SocketOps, asyncio.AbstractEventLoop):
         stats.update(self._interest.statistics())
         stats["backend"] = self._backend.statistics()
         return stats
-
-
-def _set_result_unless_done(future: Any, result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
 
 
 def _describe_handle(handle: Handle) -> str:

@@ -140,9 +140,10 @@ class Scheduler:
 
     def _drop_cancelled(self) -> None:
         timers = self._timers
-        if (
-            len(timers) > COMPACT_MIN_TIMERS
-            and self._cancelled_timers > COMPACT_CANCELLED_FRACTION * len(timers)
+        if len(
+            timers
+        ) > COMPACT_MIN_TIMERS and self._cancelled_timers > COMPACT_CANCELLED_FRACTION * len(
+            timers
         ):
             live = []
             for entry in timers:
