@@ -12,8 +12,14 @@ Readiness
     ``poll(timeout)`` blocks for at most *timeout* seconds (``None``: until an
     event or a wakeup; ``0``: not at all) and returns a list of ``(fd, events)``.
     Readiness is level-triggered: an fd that stays readable is reported again.
-    An error or hang-up on an fd is reported as readable and writable, so that
-    the callback's own ``recv``/``send`` sees the error.
+    Each fd appears at most once per poll, with only the events it is
+    registered for. An error or hang-up must reach the fd's owner: the
+    built-in backends report it as every registered event, so that the
+    callback's own ``recv``/``send`` sees the error.
+    Misuse raises, never passes silently: ``register`` of a registered fd, and
+    ``modify``/``unregister`` of an unregistered one, raise KeyError; a
+    negative fd or an event mask that is empty or has other bits raise
+    ValueError. Unregistering an fd its owner already closed is allowed.
 
 Wakeup
     ``wakeup()`` may be called from any thread (and from a signal handler's
@@ -34,8 +40,13 @@ Executor
     when ``run_in_executor`` is given ``None``.
 
 Lifecycle
-    ``close()`` releases the backend's own resources; it is called once, by
-    ``loop.close()``. Registered fds belong to their owners and are not closed.
+    ``close()`` releases the backend's own resources; it is called by
+    ``loop.close()`` and is idempotent. Registered fds belong to their owners
+    and are not closed. Afterwards register/modify/unregister/poll raise
+    RuntimeError and ``wakeup()`` is a no-op (other threads race with close).
+
+``sansloop.backends.conformance`` checks all of this against any backend;
+docs/backends.md explains it and walks through a complete example.
 """
 
 from __future__ import annotations
@@ -65,19 +76,31 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def register(self, fd: int, events: int) -> None:
-        """Start watching *fd* for *events* (EVENT_READ | EVENT_WRITE)."""
+        """Start watching *fd* for *events* (EVENT_READ | EVENT_WRITE).
+
+        KeyError if *fd* is already registered; ValueError for a bad fd or mask.
+        """
 
     @abc.abstractmethod
     def modify(self, fd: int, events: int) -> None:
-        """Change the events watched for an already registered *fd*."""
+        """Change the events watched for *fd*; KeyError if it is not registered."""
 
     @abc.abstractmethod
     def unregister(self, fd: int) -> None:
-        """Stop watching *fd*; it must be registered."""
+        """Stop watching *fd*; KeyError if it is not registered.
+
+        Succeeds for an fd its owner closed while it was registered.
+        """
 
     @abc.abstractmethod
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Wait up to *timeout* seconds; return ready ``(fd, events)`` pairs."""
+        """Wait up to *timeout* seconds; return ready ``(fd, events)`` pairs.
+
+        ``None`` blocks until an event or a wakeup, ``<= 0`` does not block.
+        Round a timeout *up* to the mechanism's resolution, never down: a poll
+        that returns early wakes a timer early or spins. It may return with no
+        events before the timeout (a wakeup; a timeout capped at a day).
+        """
 
     @abc.abstractmethod
     def wakeup(self) -> None:
@@ -85,7 +108,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release the backend's resources (called once, by loop.close())."""
+        """Release the backend's own resources; idempotent."""
 
     # -- clock -------------------------------------------------------------
 
