@@ -7,8 +7,8 @@ that runs a main coroutine to completion:
 - ``compat-on-stdlib-loop``: sansloop's task API (sansloop.compat.tasks,
   timeouts, taskgroups, runners, threads) driving a stdlib loop and stdlib
   futures, which shows the API is generic over asyncio-shaped objects;
-- ``compat-full``: sansloop's task API on a full-mode sansloop loop, where
-  every future and task is sansloop's own.
+- ``compat-full``: ``import sansloop.compat as asyncio``: the whole namespace
+  on a full-mode sansloop loop, where every future and task is sansloop's own.
 
 A test passes on all three or it shows a sansloop bug.
 """
@@ -48,12 +48,6 @@ class Flavour:
         return self.name
 
 
-def _full_mode_loop() -> Any:
-    from sansloop.compat.loop import EventLoop
-
-    return EventLoop(mode="full")
-
-
 def _make(name: str) -> Flavour:
     if name == "asyncio":
         return Flavour(name, asyncio, asyncio.run, asyncio.new_event_loop)
@@ -65,7 +59,9 @@ def _make(name: str) -> Flavour:
             lambda main: runners.run(main, loop_factory=asyncio.new_event_loop),
             asyncio.new_event_loop,
         )
-    return Flavour(name, api, runners.run, _full_mode_loop)
+    import sansloop.compat
+
+    return Flavour(name, sansloop.compat, sansloop.compat.run, sansloop.compat.new_event_loop)
 
 
 FLAVOURS = ["asyncio", "compat-on-stdlib-loop", "compat-full"]
