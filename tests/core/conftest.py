@@ -7,7 +7,9 @@ stdlib's own QueueEmpty/QueueFull (and QueueShutDown on 3.13+), as they do once
 
 ``sync_impl`` runs a behaviour test twice: on stdlib asyncio's primitives (the
 reference) and on sansloop.core's. A test that passes on the first and fails on
-the second shows a sansloop bug.
+the second shows a sansloop bug. ``run`` runs the test's main coroutine on each
+kind of loop of ``tests/conftest.py`` (stdlib, sansloop loop mode, sansloop full
+mode), so the primitives are also checked against each kind of future.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -64,3 +68,14 @@ def sync_impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:
 def sync_impl_313(request: pytest.FixtureRequest) -> types.SimpleNamespace:
     """Like ``sync_impl``, but only implementations with asyncio 3.13's fixes."""
     return _namespace(request.param)
+
+
+@pytest.fixture
+def run(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[Any], Any]:
+    """Run a coroutine to completion on a fresh loop of each kind (tests/conftest.py)."""
+
+    def run_on_fresh_loop(coro: Any) -> Any:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(coro)
+
+    return run_on_fresh_loop

@@ -1,7 +1,8 @@
 """Lock, Event, Condition, Semaphore, BoundedSemaphore: behaviour against asyncio.
 
 Tests taking ``sync_impl`` run on stdlib asyncio (the reference) and on
-sansloop.core; ``sync_impl_313`` ones pin asyncio 3.13's corner-case fixes.
+sansloop.core; ``sync_impl_313`` ones pin asyncio 3.13's corner-case fixes. ``run`` repeats
+each on a stdlib loop and on sansloop's loop in both modes.
 ``await asyncio.sleep(0)`` is one deterministic turn of the loop, never a wait
 for time to pass.
 """
@@ -34,7 +35,7 @@ async def turn(n: int = 1) -> None:
 # Lock
 
 
-def test_lock_repr_follows_state(sync_impl):
+def test_lock_repr_follows_state(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         assert extra(lock) == "unlocked"
@@ -47,10 +48,10 @@ def test_lock_repr_follows_state(sync_impl):
         await waiter
         assert extra(lock) == "locked"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_acquire_returns_true_and_release_of_free_lock_raises(sync_impl):
+def test_lock_acquire_returns_true_and_release_of_free_lock_raises(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         assert await lock.acquire() is True
@@ -60,10 +61,10 @@ def test_lock_acquire_returns_true_and_release_of_free_lock_raises(sync_impl):
         with pytest.raises(RuntimeError, match=r"^Lock is not acquired\.$"):
             lock.release()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_is_granted_in_arrival_order(sync_impl):
+def test_lock_is_granted_in_arrival_order(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         order = []
@@ -81,10 +82,10 @@ def test_lock_is_granted_in_arrival_order(sync_impl):
         assert order == list(range(6))
         assert not lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_does_not_let_a_newcomer_barge_past_a_woken_waiter(sync_impl):
+def test_lock_does_not_let_a_newcomer_barge_past_a_woken_waiter(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         got = []
@@ -106,10 +107,10 @@ def test_lock_does_not_let_a_newcomer_barge_past_a_woken_waiter(sync_impl):
         await asyncio.gather(first, late)
         assert got == ["queued", "late"]
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_cancelled_waiter_leaves_the_queue(sync_impl):
+def test_lock_cancelled_waiter_leaves_the_queue(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         await lock.acquire()
@@ -123,10 +124,10 @@ def test_lock_cancelled_waiter_leaves_the_queue(sync_impl):
         lock.release()
         assert not lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_woken_waiter_cancelled_before_running_passes_the_turn_on(sync_impl):
+def test_lock_woken_waiter_cancelled_before_running_passes_the_turn_on(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         await lock.acquire()
@@ -140,10 +141,10 @@ def test_lock_woken_waiter_cancelled_before_running_passes_the_turn_on(sync_impl
         assert await second is True
         assert lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_release_racing_with_cancel_of_the_head_does_not_strand_the_rest(sync_impl):
+def test_lock_release_racing_with_cancel_of_the_head_does_not_strand_the_rest(sync_impl, run):
     # A holder releases while the head waiter is being cancelled in the same
     # turn; the next waiter must still get the lock.
     async def main():
@@ -173,10 +174,10 @@ def test_lock_release_racing_with_cancel_of_the_head_does_not_strand_the_rest(sy
         assert log == ["holder out", "c"]
         assert not lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_free_with_only_cancelled_waiters_is_taken_at_once(sync_impl):
+def test_lock_free_with_only_cancelled_waiters_is_taken_at_once(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         await lock.acquire()
@@ -190,10 +191,10 @@ def test_lock_free_with_only_cancelled_waiters_is_taken_at_once(sync_impl):
         with pytest.raises(asyncio.CancelledError):
             await waiter
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_async_with_releases_on_error(sync_impl):
+def test_lock_async_with_releases_on_error(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         with pytest.raises(KeyError):
@@ -203,21 +204,21 @@ def test_lock_async_with_releases_on_error(sync_impl):
                 raise KeyError("boom")
         assert not lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_uncontended_use_does_not_bind_a_loop(sync_impl):
+def test_lock_uncontended_use_does_not_bind_a_loop(sync_impl, run):
     lock = sync_impl.Lock()
 
     async def use():
         async with lock:
             pass
 
-    asyncio.run(use())
-    asyncio.run(use())  # another loop: fine, nothing was bound
+    run(use())
+    run(use())  # another loop: fine, nothing was bound
 
 
-def test_lock_contended_in_two_loops_raises(sync_impl):
+def test_lock_contended_in_two_loops_raises(sync_impl, run):
     lock = sync_impl.Lock()
 
     async def contend():
@@ -228,7 +229,7 @@ def test_lock_contended_in_two_loops_raises(sync_impl):
         await task
         lock.release()
 
-    asyncio.run(contend())  # binds to the first loop
+    run(contend())  # binds to the first loop
 
     async def again():
         await lock.acquire()
@@ -236,7 +237,7 @@ def test_lock_contended_in_two_loops_raises(sync_impl):
             await lock.acquire()
         lock.release()
 
-    asyncio.run(again())
+    run(again())
 
 
 def test_lock_takes_no_loop_argument(sync_impl):
@@ -244,7 +245,7 @@ def test_lock_takes_no_loop_argument(sync_impl):
         sync_impl.Lock(loop=None)
 
 
-def test_lock_statistics():
+def test_lock_statistics(run):
     async def main():
         lock = locks.Lock()
         assert lock.statistics() == locks.LockStatistics(locked=False, waiters=0)
@@ -257,10 +258,10 @@ def test_lock_statistics():
         await asyncio.gather(*tasks, return_exceptions=True)
         assert lock.statistics() == locks.LockStatistics(locked=True, waiters=0)
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_lock_fast_path_never_asks_for_a_loop(monkeypatch):
+def test_lock_fast_path_never_asks_for_a_loop(monkeypatch, run):
     # Futures only come from the bound loop; an uncontended lock never binds.
     def no_loop():
         raise AssertionError("the uncontended path must not look for a loop")
@@ -274,14 +275,14 @@ def test_lock_fast_path_never_asks_for_a_loop(monkeypatch):
         monkeypatch.undo()
         assert lock._loop is None
 
-    asyncio.run(main())
+    run(main())
 
 
 # ---------------------------------------------------------------------------
 # Event
 
 
-def test_event_set_wakes_every_waiter(sync_impl):
+def test_event_set_wakes_every_waiter(sync_impl, run):
     async def main():
         event = sync_impl.Event()
         assert extra(event) == "unset"
@@ -295,10 +296,10 @@ def test_event_set_wakes_every_waiter(sync_impl):
         assert extra(event) == "set"
         assert await event.wait() is True
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_event_set_then_clear_still_releases_the_woken(sync_impl):
+def test_event_set_then_clear_still_releases_the_woken(sync_impl, run):
     async def main():
         event = sync_impl.Event()
         task = asyncio.create_task(event.wait())
@@ -308,10 +309,10 @@ def test_event_set_then_clear_still_releases_the_woken(sync_impl):
         assert not event.is_set()
         assert await task is True
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_event_cancelled_wait_leaves(sync_impl):
+def test_event_cancelled_wait_leaves(sync_impl, run):
     async def main():
         event = sync_impl.Event()
         task = asyncio.create_task(event.wait())
@@ -321,10 +322,10 @@ def test_event_cancelled_wait_leaves(sync_impl):
             await task
         assert extra(event) == "unset"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_event_statistics():
+def test_event_statistics(run):
     async def main():
         event = locks.Event()
         task = asyncio.create_task(event.wait())
@@ -334,14 +335,14 @@ def test_event_statistics():
         await task
         assert event.statistics() == locks.EventStatistics(is_set=True, waiters=0)
 
-    asyncio.run(main())
+    run(main())
 
 
 # ---------------------------------------------------------------------------
 # Condition
 
 
-def test_condition_requires_the_lock(sync_impl):
+def test_condition_requires_the_lock(sync_impl, run):
     async def main():
         cond = sync_impl.Condition()
         with pytest.raises(RuntimeError, match=r"^cannot wait on un-acquired lock$"):
@@ -351,10 +352,10 @@ def test_condition_requires_the_lock(sync_impl):
         with pytest.raises(RuntimeError, match=r"^cannot notify on un-acquired lock$"):
             cond.notify_all()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_notify_wakes_n_in_order_each_holding_the_lock(sync_impl):
+def test_condition_notify_wakes_n_in_order_each_holding_the_lock(sync_impl, run):
     async def main():
         cond = sync_impl.Condition()
         woke = []
@@ -378,10 +379,10 @@ def test_condition_notify_wakes_n_in_order_each_holding_the_lock(sync_impl):
         await asyncio.gather(*tasks)
         assert woke == [0, 1, 2, 3, 4]
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_wait_for_returns_the_predicate_value(sync_impl):
+def test_condition_wait_for_returns_the_predicate_value(sync_impl, run):
     async def main():
         cond = sync_impl.Condition()
         box = []
@@ -399,10 +400,10 @@ def test_condition_wait_for_returns_the_predicate_value(sync_impl):
             await turn(2)
         assert await task == "ready"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_cancelled_wait_reacquires_before_raising(sync_impl):
+def test_condition_cancelled_wait_reacquires_before_raising(sync_impl, run):
     async def main():
         cond = sync_impl.Condition()
         held_on_exit = []
@@ -426,10 +427,10 @@ def test_condition_cancelled_wait_reacquires_before_raising(sync_impl):
         assert held_on_exit == [True]
         assert extra(cond) == "unlocked"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_cancelled_while_reacquiring_still_reacquires(sync_impl):
+def test_condition_cancelled_while_reacquiring_still_reacquires(sync_impl, run):
     async def main():
         cond = sync_impl.Condition()
         held = []
@@ -454,10 +455,10 @@ def test_condition_cancelled_while_reacquiring_still_reacquires(sync_impl):
         assert held == [True]
         assert not cond.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_cancelled_notified_waiter_hands_the_notification_on(sync_impl_313):
+def test_condition_cancelled_notified_waiter_hands_the_notification_on(sync_impl_313, run):
     async def main():
         cond = sync_impl_313.Condition()
         woke = []
@@ -477,10 +478,10 @@ def test_condition_cancelled_notified_waiter_hands_the_notification_on(sync_impl
         await tasks[1]  # woken by the hand-off, with no second notify
         assert woke == [1]
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_shares_a_given_lock(sync_impl):
+def test_condition_shares_a_given_lock(sync_impl, run):
     async def main():
         lock = sync_impl.Lock()
         cond = sync_impl.Condition(lock)
@@ -490,10 +491,10 @@ def test_condition_shares_a_given_lock(sync_impl):
             assert lock.locked()
         assert not lock.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_over_a_stdlib_lock():
+def test_condition_over_a_stdlib_lock(run):
     async def main():
         lock = asyncio.Lock()
         cond = locks.Condition(lock)
@@ -511,10 +512,10 @@ def test_condition_over_a_stdlib_lock():
         await task
         assert done == [True]
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_condition_statistics():
+def test_condition_statistics(run):
     async def main():
         cond = locks.Condition()
 
@@ -531,7 +532,7 @@ def test_condition_statistics():
         await task
         assert cond.statistics() == locks.ConditionStatistics(locked=False, waiters=0)
 
-    asyncio.run(main())
+    run(main())
 
 
 # ---------------------------------------------------------------------------
@@ -545,7 +546,7 @@ def test_semaphore_rejects_negative_value(sync_impl):
         sync_impl.BoundedSemaphore(-1)
 
 
-def test_semaphore_counts_units_and_reprs(sync_impl):
+def test_semaphore_counts_units_and_reprs(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(2)
         assert extra(sem) == "unlocked, value:2"
@@ -563,10 +564,10 @@ def test_semaphore_counts_units_and_reprs(sync_impl):
         sem.release()
         assert extra(sem) == "unlocked, value:2"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_grants_in_arrival_order(sync_impl):
+def test_semaphore_grants_in_arrival_order(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(0)
         order = []
@@ -582,10 +583,10 @@ def test_semaphore_grants_in_arrival_order(sync_impl):
         await asyncio.gather(*tasks)
         assert order == list(range(5))
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_newcomer_queues_behind_waiters_even_with_free_units(sync_impl):
+def test_semaphore_newcomer_queues_behind_waiters_even_with_free_units(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(0)
         order = []
@@ -605,10 +606,10 @@ def test_semaphore_newcomer_queues_behind_waiters_even_with_free_units(sync_impl
         await asyncio.gather(early, late)
         assert order == ["early", "late"]
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_woken_then_cancelled_gives_its_unit_to_the_next(sync_impl):
+def test_semaphore_woken_then_cancelled_gives_its_unit_to_the_next(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(0)
         first = asyncio.create_task(sem.acquire())
@@ -621,10 +622,10 @@ def test_semaphore_woken_then_cancelled_gives_its_unit_to_the_next(sync_impl):
         assert await second is True
         assert sem.locked()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_several_releases_wake_that_many(sync_impl):
+def test_semaphore_several_releases_wake_that_many(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(0)
         tasks = [asyncio.create_task(sem.acquire()) for _ in range(4)]
@@ -638,10 +639,10 @@ def test_semaphore_several_releases_wake_that_many(sync_impl):
         assert results[1:] == [True, True, True]
         assert extra(sem) == "locked"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_units_freed_while_others_queued_wake_them_together(sync_impl_313):
+def test_semaphore_units_freed_while_others_queued_wake_them_together(sync_impl_313, run):
     # `b` releases three units while `a`, already woken, has not run: `b` and
     # `c` must queue (FIFO), and when `a` leaves acquire() both are woken at
     # once rather than one per turn.
@@ -669,10 +670,10 @@ def test_semaphore_units_freed_while_others_queued_wake_them_together(sync_impl_
         assert await asyncio.gather(a, b, c) == [True, True, True]
         assert extra(sem) == "locked"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_cancelled_waiters_do_not_lock_it(sync_impl):
+def test_semaphore_cancelled_waiters_do_not_lock_it(sync_impl, run):
     async def main():
         sem = sync_impl.Semaphore(1)
         await sem.acquire()
@@ -685,10 +686,10 @@ def test_semaphore_cancelled_waiters_do_not_lock_it(sync_impl):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_bounded_semaphore_refuses_extra_release(sync_impl):
+def test_bounded_semaphore_refuses_extra_release(sync_impl, run):
     async def main():
         sem = sync_impl.BoundedSemaphore(2)
         with pytest.raises(ValueError, match=r"^BoundedSemaphore released too many times$"):
@@ -700,18 +701,18 @@ def test_bounded_semaphore_refuses_extra_release(sync_impl):
             sem.release()
         assert extra(sem) == "unlocked, value:2"
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_is_not_awaitable(sync_impl):
+def test_semaphore_is_not_awaitable(sync_impl, run):
     async def main():
         with pytest.raises(TypeError, match="Semaphore"):
             await sync_impl.Semaphore()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_semaphore_statistics():
+def test_semaphore_statistics(run):
     async def main():
         sem = locks.BoundedSemaphore(1)
         await sem.acquire()
@@ -722,7 +723,7 @@ def test_semaphore_statistics():
         await task
         assert locks.Semaphore(3).statistics() == locks.SemaphoreStatistics(3, 0, None)
 
-    asyncio.run(main())
+    run(main())
 
 
 # ---------------------------------------------------------------------------
