@@ -76,7 +76,11 @@ class ExecutorOps:
             if timeout is None:
                 await done
             else:
-                await asyncio.wait_for(asyncio.shield(done), timeout)
+                # Ours, not the stdlib's: from 3.12 on, asyncio.wait_for asks
+                # asyncio.current_task(), which does not know full-mode tasks.
+                from .tasks import shield, wait_for
+
+                await wait_for(shield(done), timeout)
         except TimeoutError:
             warnings.warn(
                 f"The executor did not finishing joining its threads within {timeout} seconds.",
