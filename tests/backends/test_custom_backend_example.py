@@ -68,3 +68,11 @@ def test_command_line_runner_fails_a_broken_backend(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "FAIL broken_backend:NoKeyError test_unregister_unknown_raises_keyerror" in result.stdout
+
+
+def test_the_guide_shows_the_example_as_it_is() -> None:
+    guide = (ROOT / "docs" / "backends.md").read_text()
+    start = guide.index("```python\nimport select\n") + len("```python\n")
+    shown = guide[start : guide.index("```", start)]
+    assert shown.strip() in EXAMPLE.read_text()
+    assert shown.count("\n") >= 60
