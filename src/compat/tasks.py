@@ -175,11 +175,10 @@ def create_task(
 ) -> Any:
     """Schedule *coro* as a task on the running loop and return the task."""
     loop = asyncio.get_running_loop()
-    # Pass context only when given: a loop written before 3.11 lacks it.
-    options: dict[str, Any] = {"name": name}
     if context is not None:
-        options["context"] = context
-    return loop.create_task(coro, **options)
+        return loop.create_task(coro, name=name, context=context)
+    # Without a context, call as before 3.11, which every loop understands.
+    return loop.create_task(coro, name=name)
 
 
 # ---------------------------------------------------------------- gather
@@ -264,8 +263,11 @@ class _Gathering:
             last = self.children[-1]
             err = _cancelled_error_of(last) if last.cancelled() else CancelledError()
             outer.set_exception(err)
-        else:
+        elif self.return_exceptions:
             outer.set_result([_child_outcome(c) for c in self.children])
+        else:
+            # Otherwise we would have ended at the first failure: all succeeded.
+            outer.set_result([c.result() for c in self.children])
 
 
 def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
@@ -283,6 +285,8 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
         return outer
 
     state = _Gathering(return_exceptions)
+    children = state.children
+    on_child_done = state.on_child_done
     seen: dict[Any, Any] = {}
     already_done: list[Any] = []
     loop = None
@@ -292,16 +296,19 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
             fut = ensure_future(arg, loop=loop)
             if loop is None:
                 loop = future_loop(fut)
-            if fut is not arg and hasattr(fut, "_log_destroy_pending"):
+            if fut is not arg:
                 # A task we made for the caller: its owner is the gather.
-                fut._log_destroy_pending = False
-            state.pending += 1
+                try:
+                    fut._log_destroy_pending = False
+                except AttributeError:
+                    pass  # a future type without that debug flag
             seen[arg] = fut
             if fut.done():
                 already_done.append(fut)
             else:
-                fut.add_done_callback(state.on_child_done)
-        state.children.append(fut)
+                fut.add_done_callback(on_child_done)
+        children.append(fut)
+    state.pending = len(seen)
 
     base = type(loop.create_future())
     outer = _gathering_future_class(base)(loop=loop)
