@@ -27,6 +27,11 @@ Facts about epoll
   never becomes a busy ``epoll_wait(0)`` spin (the bug asyncio once had). A
   negative timeout means "forever" to epoll, so we clamp to 0; huge ones are
   capped at ``MAX_TIMEOUT`` (the int would overflow).
+- Readiness is a hint, not a promise: a reported fd may still answer EAGAIN
+  (another reader got there first, a UDP datagram failed its checksum), so
+  callbacks catch BlockingIOError and wait for the next report.
+- Wakeup: the ``Wakeup`` eventfd (see wakeup.py) sits in the epoll set for
+  EPOLLIN; when it is reported we drain it and never pass it to the loop.
 - EINTR: since PEP 475, ``epoll.poll`` retries by itself with the remaining
   timeout after running Python signal handlers; if a handler raises, the
   exception leaves ``poll()``. A handler that wants the loop to notice calls

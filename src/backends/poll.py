@@ -19,6 +19,9 @@ Facts about poll
   that a timer never fires early and a sub-ms delay never spins on
   ``poll(0)``; negative means "forever" to poll(2), so we clamp to 0; huge
   timeouts are capped at ``MAX_TIMEOUT``.
+- A reported fd may still answer EAGAIN; callbacks catch BlockingIOError.
+- Wakeup: the shared ``Wakeup`` fd is registered for POLLIN, drained when
+  reported, and never passed to the loop.
 - EINTR: retried inside CPython with the remaining timeout (PEP 475); a
   signal handler that raises makes ``poll()`` raise.
 - ``select.poll`` objects are not thread-safe; a concurrent ``poll()`` raises
