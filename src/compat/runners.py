@@ -3,9 +3,10 @@
 Contract (asyncio 3.11-3.13 behaviour):
 - ``Runner(debug=None, loop_factory=None)`` owns one loop, created lazily on
   first use: by *loop_factory* if given, else a full-mode sansloop loop
-  (``EventLoop(mode="full")``), which is then also set as the thread's current
-  loop (``asyncio.set_event_loop``) for the Runner's lifetime, as asyncio does
-  with its default loop.
+  (``EventLoop(mode="full")``) -- or, when a non-default event loop policy is
+  installed, that policy's ``new_event_loop()``, as asyncio's Runner does. A
+  loop made without a factory is also set as the thread's current loop
+  (``asyncio.set_event_loop``) for the Runner's lifetime.
 - ``Runner.run(coro, *, context=None)`` runs *coro* as the main task to
   completion (ValueError for a non-coroutine, RuntimeError inside a running
   loop or after ``close()``). In the main thread, while the default SIGINT
@@ -48,7 +49,16 @@ _EXECUTOR_JOIN_TIMEOUT = 300
 
 
 def _default_loop() -> Any:
-    """A new full-mode sansloop loop."""
+    """The loop a Runner makes when given no factory.
+
+    A full-mode sansloop loop, unless the program installed an event loop
+    policy of its own (a test harness, ``sansloop.install()``...): asyncio's
+    Runner asks the policy, so we do too whenever the policy is not the
+    stdlib's default one.
+    """
+    policy = asyncio.get_event_loop_policy()
+    if type(policy) is not asyncio.DefaultEventLoopPolicy:
+        return policy.new_event_loop()
     from sansloop.compat.loop import EventLoop
 
     return EventLoop(mode="full")

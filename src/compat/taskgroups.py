@@ -16,8 +16,9 @@ Contract (asyncio 3.11-3.13; where those differ, the running interpreter's):
   is uncancelled and re-cancelled, so its ``cancelling()`` count stays as the
   outside world set it; on 3.11/3.12 our own request is taken back before
   waiting for the children, as those versions do.
-- ``create_task`` refuses (RuntimeError, closing the coroutine) before entry,
-  after the group finished, and while it is shutting down.
+- ``create_task`` refuses (RuntimeError) before entry, after the group
+  finished, and while it is shutting down; 3.13+ also closes the refused
+  coroutine, 3.11/3.12 leave that to the caller.
 
 The group holds only callbacks and a waiter future: no clock, no threads.
 """
@@ -40,6 +41,8 @@ T = TypeVar("T")
 
 # 3.13 keeps an outside cancel request counted when errors win (gh-116720).
 _STABLE_OUTSIDE_CANCELS = sys.version_info >= (3, 13)
+# 3.13 closes the coroutine create_task() refuses; before, the caller must.
+_CLOSE_REFUSED_COROUTINES = sys.version_info >= (3, 13)
 
 
 def _is_base_error(exc: BaseException) -> bool:
@@ -201,7 +204,8 @@ class TaskGroup:
         """Start *coro* as a task of this group and return the task."""
         refusal = self._refusal()
         if refusal is not None:
-            coro.close()
+            if _CLOSE_REFUSED_COROUTINES:
+                coro.close()
             raise RuntimeError(f"TaskGroup {self!r} {refusal}")
         options: dict[str, Any] = {"name": name}
         if context is not None:

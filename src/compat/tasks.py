@@ -18,8 +18,10 @@ Behaviour (names, signatures, exceptions and messages) is asyncio's:
 - ``wait_for``: the 3.12 semantics on every version: a timeout of ``None``
   waits forever, ``<= 0`` cancels at once, otherwise ``timeout()`` does the job
   and the awaitable runs in the caller's task.
-- ``shield``, ``ensure_future``, ``create_task``, ``as_completed`` (3.13 form:
-  plain iterator of coroutines and async iterator of the original futures).
+- ``shield``, ``ensure_future``, ``create_task``, ``as_completed`` (3.13 form
+  on every version: plain iterator of coroutines and async iterator of the
+  original futures; it starts at the call on 3.13+, at the first turn on
+  3.11/3.12 as asyncio's generator did).
 
 Iteration over the caller's awaitables keeps their order (never a set's hash
 order), so a run under the simulated backend replays exactly.
@@ -78,6 +80,8 @@ ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
 _RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
 
 _NAN_DELAY_RAISES = sys.version_info >= (3, 13)
+# 3.13's as_completed() starts its work at the call; before, at the first turn.
+_EAGER_AS_COMPLETED = sys.version_info >= (3, 13)
 
 
 def _current_loop() -> Any:
@@ -485,14 +489,27 @@ class _AsCompleted:
     """
 
     def __init__(self, aws: Iterable[Any], timeout: float | None) -> None:
-        loop = _current_loop()
-        self._loop = loop
+        self._pending_args: tuple[Iterable[Any], float | None] | None = (aws, timeout)
+        self._loop: Any = None
         self._finished: deque[Any] = deque()  # finished futures; None = timed out
         self._waiters: list[Any] = []
         self._timer: Any = None
+        self._todo: dict[Any, None] = {}  # ordered set of unfinished futures
+        self._turns_left = 0
+
+    def _start(self) -> None:
+        """Make the futures and listen to them (once; at the call on 3.13+,
+        at the first turn of the iteration before, like asyncio's generator)."""
+        if self._pending_args is None:
+            return
+        aws, timeout = self._pending_args
+        self._pending_args = None
+        if not _EAGER_AS_COMPLETED and (isfuture(aws) or iscoroutine(aws)):
+            raise TypeError(f"expect an iterable of futures, not {type(aws).__name__}")
+        loop = self._loop = _current_loop()
         todo = [ensure_future(aw, loop=loop) for aw in _ordered_unique(aws)]
-        self._todo = dict.fromkeys(todo)  # ordered set of unfinished futures
-        self._turns_left = len(self._todo)
+        self._todo = dict.fromkeys(todo)
+        self._turns_left = len(todo)
         for fut in todo:
             fut.add_done_callback(self._on_done)
         if todo and timeout is not None:
@@ -505,12 +522,14 @@ class _AsCompleted:
         return self
 
     def __next__(self) -> Coroutine[Any, Any, Any]:
+        self._start()
         if not self._turns_left:
             raise StopIteration
         self._turns_left -= 1
         return self._next_result()
 
     async def __anext__(self) -> Any:
+        self._start()
         if not self._turns_left:
             raise StopAsyncIteration
         self._turns_left -= 1
@@ -564,9 +583,9 @@ def as_completed(fs: Iterable[Any], *, timeout: float | None = None) -> _AsCompl
     by the iteration (async form) or the coroutines (plain form) if *timeout*
     expires first.
     """
-    if sys.version_info >= (3, 13):
+    iterator = _AsCompleted(fs, timeout)
+    if _EAGER_AS_COMPLETED:
         if inspect.isawaitable(fs):
             raise TypeError(f"expects an iterable of awaitables, not {type(fs).__name__}")
-    elif isfuture(fs) or iscoroutine(fs):
-        raise TypeError(f"expect an iterable of futures, not {type(fs).__name__}")
-    return _AsCompleted(fs, timeout)
+        iterator._start()
+    return iterator

@@ -322,3 +322,23 @@ def test_factory_loop_is_closed_by_the_runner():
         assert runner.get_loop() is made[0]
         assert not made[0].is_closed()
     assert made[0].is_closed()
+
+
+def test_an_installed_policy_makes_the_default_loop():
+    made = []
+
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self):
+            loop = super().new_event_loop()
+            made.append(loop)
+            return loop
+
+    async def main():
+        return asyncio.get_running_loop()
+
+    asyncio.set_event_loop_policy(Policy())
+    try:
+        assert runners.run(main()) is made[0]
+    finally:
+        asyncio.set_event_loop_policy(None)
+    assert made[0].is_closed()
