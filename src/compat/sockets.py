@@ -29,8 +29,9 @@ a non-blocking connect to finish and reports ``SO_ERROR`` as ``OSError(err,
 "Connect call failed <address>")`` (so a refusal is ``ConnectionRefusedError``).
 
 What the mixin needs from the loop (and nothing else):
-``add_reader``/``add_writer`` (ideally returning the registered Handle, so that
-cancellation can tell whether the interest is still its own),
+``_add_reader``/``_add_writer`` (``add_reader``/``add_writer`` that return the
+registered Handle, so that cancellation can tell whether the interest is
+still its own: a newer registration cancels the handle it replaces),
 ``remove_reader``/``remove_writer``, ``create_future``, ``run_in_executor``,
 ``get_debug``, ``time``, ``slow_callback_duration`` and ``_backend`` (which owns
 name resolution: a simulated backend resolves simulated names). It never
@@ -42,6 +43,7 @@ from __future__ import annotations
 import functools
 import socket
 from collections.abc import Callable
+from operator import methodcaller
 from typing import Any
 
 try:
@@ -115,12 +117,16 @@ def numeric_addrinfo(
     return None
 
 
-def _retry(fut: Any, op: Callable[..., Any], *args: Any) -> None:
-    """Readiness callback: try *op* again and settle *fut* unless it would block."""
+def _retry(fut: Any, call: methodcaller, sock: Any) -> None:
+    """Readiness callback: try ``call(sock)`` again; settle *fut* unless it would block.
+
+    The method is looked up on *sock* at each try, not bound once, as asyncio
+    does (a wrapper or test double may swap it while we wait).
+    """
     if fut.done():
         return  # cancelled while this callback was already queued
     try:
-        result = op(*args)
+        result = call(sock)
     except _WOULD_BLOCK:
         return  # spurious wakeup: stay registered
     except _FATAL:
@@ -204,8 +210,8 @@ class SocketOps:
     # Provided by the EventLoop this is mixed into.
     _backend: Any
     slow_callback_duration: float
-    add_reader: Callable[..., Any]
-    add_writer: Callable[..., Any]
+    _add_reader: Callable[..., Any]
+    _add_writer: Callable[..., Any]
     remove_reader: Callable[[Any], bool]
     remove_writer: Callable[[Any], bool]
     create_future: Callable[[], Any]
@@ -218,18 +224,18 @@ class SocketOps:
     def _forget_reader(self, fd: int, handle: Any, fut: Any) -> None:
         # Done callback: drop the interest unless it was replaced meanwhile
         # (a replaced or removed handle is cancelled by the loop).
-        if handle is None or not handle.cancelled():
+        if not handle.cancelled():
             self.remove_reader(fd)
 
     def _forget_writer(self, fd: int, handle: Any, fut: Any) -> None:
-        if handle is None or not handle.cancelled():
+        if not handle.cancelled():
             self.remove_writer(fd)
 
     async def _wait_readable(self, sock: Any, callback: Callable[..., Any], *args: Any) -> Any:
         """Call ``callback(fut, *args)`` whenever *sock* is readable; await fut."""
         fut = self.create_future()
         fd = sock.fileno()
-        handle = self.add_reader(fd, callback, fut, *args)
+        handle = self._add_reader(fd, callback, fut, *args)
         fut.add_done_callback(functools.partial(self._forget_reader, fd, handle))
         return await fut
 
@@ -237,7 +243,7 @@ class SocketOps:
         """Call ``callback(fut, *args)`` whenever *sock* is writable; await fut."""
         fut = self.create_future()
         fd = sock.fileno()
-        handle = self.add_writer(fd, callback, fut, *args)
+        handle = self._add_writer(fd, callback, fut, *args)
         fut.add_done_callback(functools.partial(self._forget_writer, fd, handle))
         return await fut
 
@@ -250,7 +256,7 @@ class SocketOps:
             return sock.recv(n)
         except _WOULD_BLOCK:
             pass
-        return await self._wait_readable(sock, _retry, sock.recv, n)  # type: ignore[no-any-return]
+        return await self._wait_readable(sock, _retry, methodcaller("recv", n), sock)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into the writable buffer *buf*; return the number of bytes."""
@@ -259,7 +265,7 @@ class SocketOps:
             return sock.recv_into(buf)
         except _WOULD_BLOCK:
             pass
-        return await self._wait_readable(sock, _retry, sock.recv_into, buf)  # type: ignore[no-any-return]
+        return await self._wait_readable(sock, _retry, methodcaller("recv_into", buf), sock)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of at most *bufsize* bytes: ``(data, address)``."""
@@ -268,7 +274,7 @@ class SocketOps:
             return sock.recvfrom(bufsize)
         except _WOULD_BLOCK:
             pass
-        return await self._wait_readable(sock, _retry, sock.recvfrom, bufsize)  # type: ignore[no-any-return]
+        return await self._wait_readable(sock, _retry, methodcaller("recvfrom", bufsize), sock)
 
     async def sock_recvfrom_into(
         self, sock: socket.socket, buf: Any, nbytes: int = 0
@@ -286,7 +292,9 @@ class SocketOps:
             return sock.recvfrom_into(buf, nbytes)
         except _WOULD_BLOCK:
             pass
-        return await self._wait_readable(sock, _retry, sock.recvfrom_into, buf, nbytes)  # type: ignore[no-any-return]
+        return await self._wait_readable(
+            sock, _retry, methodcaller("recvfrom_into", buf, nbytes), sock
+        )
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         """Accept a connection on the listening *sock*: ``(conn, address)``.
@@ -297,7 +305,7 @@ class SocketOps:
         try:
             conn, address = sock.accept()
         except _WOULD_BLOCK:
-            return await self._wait_readable(sock, _accept_ready, sock)  # type: ignore[no-any-return]
+            return await self._wait_readable(sock, _accept_ready, sock)
         conn.setblocking(False)
         return conn, address
 
@@ -324,7 +332,7 @@ class SocketOps:
         progress = _SendAll(self.create_future(), sock, view, sent)
         fut = progress.fut
         fd = sock.fileno()
-        handle = self.add_writer(fd, progress.on_writable)
+        handle = self._add_writer(fd, progress.on_writable)
         fut.add_done_callback(functools.partial(self._forget_writer, fd, handle))
         await fut
 
@@ -335,7 +343,7 @@ class SocketOps:
             return sock.sendto(data, address)
         except _WOULD_BLOCK:
             pass
-        return await self._wait_writable(sock, _retry, sock.sendto, data, address)  # type: ignore[no-any-return]
+        return await self._wait_writable(sock, _retry, methodcaller("sendto", data, address), sock)
 
     # -- connecting ----------------------------------------------------------
 
@@ -374,11 +382,11 @@ class SocketOps:
     ) -> list[tuple[Any, ...]]:
         """Resolve *host*/*port* in the executor, through the loop's backend."""
         resolve = self._resolve_logged if self.get_debug() else self._backend.getaddrinfo
-        return await self.run_in_executor(None, resolve, host, port, family, type, proto, flags)  # type: ignore[no-any-return]
+        return await self.run_in_executor(None, resolve, host, port, family, type, proto, flags)
 
     async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
         """Reverse-resolve *sockaddr* in the executor, through the loop's backend."""
-        return await self.run_in_executor(None, self._backend.getnameinfo, sockaddr, flags)  # type: ignore[no-any-return]
+        return await self.run_in_executor(None, self._backend.getnameinfo, sockaddr, flags)
 
     def _resolve_logged(
         self, host: Any, port: Any, family: int, type: int, proto: int, flags: int
@@ -407,4 +415,4 @@ class SocketOps:
         took = self.time() - started
         level_log = logger.info if took >= self.slow_callback_duration else logger.debug
         level_log(f"Getting address info {query} took {took * 1e3:.3f}ms: {answer!r}")
-        return answer  # type: ignore[no-any-return]
+        return answer

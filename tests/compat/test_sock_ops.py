@@ -307,16 +307,9 @@ def test_cancelled_accept_leaves_no_reader(loop, listener, sockets):
     assert loop.run_until_complete(main()) == client.getsockname()
 
 
-def test_cancelling_a_replaced_waiter_keeps_the_newer_one(loop, pair, request):
+def test_cancelling_a_replaced_waiter_keeps_the_newer_one(loop, pair):
     # Two sock_recv on one socket: the second's reader replaces the first's.
     # Cancelling the first must not remove the reader the second relies on.
-    if request.node.callspec.params["loop"] != "asyncio":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="needs EventLoop.add_reader to return its Handle (compat/sockets.py)",
-            )
-        )
     a, b = pair
 
     async def main() -> bytes:
