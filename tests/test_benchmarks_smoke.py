@@ -93,3 +93,29 @@ def test_summary_ratios_are_per_round() -> None:
     assert rows["x"]["errors"] == ["boom"]
     assert rows["x"]["runs"] == 2
     assert rows["asyncio"]["ops_per_s"] == 100.0
+
+
+def test_runner_quick_end_to_end() -> None:
+    """run.py --quick runs children in fresh processes and prints one row per implementation."""
+    import subprocess
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH_DIR / "run.py"),
+            "--quick",
+            "--only",
+            "call_soon",
+            "--impls",
+            ",".join(MODES),
+            "--no-save",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| call_soon |")]
+    assert [row.split("|")[2].strip() for row in rows] == list(MODES)
+    assert not any("failed" in row for row in rows)
+    assert "GC disabled in the timed region" in proc.stdout
