@@ -34,6 +34,15 @@ on an fd number that ``close()`` has released and the OS may have reused; a
 signal handler that calls ``wakeup()`` inside ``close()`` on the same thread
 re-enters instead of deadlocking. ``wakeup()`` after ``close()`` is a no-op:
 threads race with the loop's shutdown, and the loop reports "closed" itself.
+
+Signals: a Python signal handler runs in the main thread between bytecodes.
+If the signal lands just before the poll's syscall starts, the syscall is not
+interrupted and the handler waits until the poll returns. Only
+``signal.set_wakeup_fd`` closes that window (the C-level handler writes the
+signal number to an fd the poll watches). It writes single bytes, which an
+eventfd rejects (writes must be 8 bytes), so the loop's signal support needs
+its own non-blocking socketpair for it, registered like any reader; this
+channel is not that fd.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -154,3 +156,88 @@ def test_registering_the_wakeup_fd_is_refused(backend: Backend) -> None:
         backend.unregister(fd)
     with pytest.raises(KeyError):
         backend.modify(fd, READ)
+
+
+# -- EINTR: a signal landing on the polling thread (PEP 475 retries) ----------
+#
+# A signal that arrives after the interpreter's last check but before the
+# syscall starts does not interrupt it: its Python handler runs only when the
+# poll returns. That is why signal.set_wakeup_fd exists, and why these tests
+# repeat the signal until the poll has returned rather than send it once.
+
+
+class _Boom(Exception):
+    pass
+
+
+def _signal_main_thread(go: threading.Event, stop: threading.Event, times: int) -> threading.Thread:
+    main = threading.main_thread().ident
+    assert main is not None and threading.get_ident() == main
+
+    def kill() -> None:
+        go.wait(10)
+        for _ in range(times):
+            signal.pthread_kill(main, signal.SIGUSR1)
+            if stop.wait(0.005):
+                return
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def usr1() -> Iterator[list[int]]:
+    calls: list[int] = []
+    previous = signal.getsignal(signal.SIGUSR1)
+    yield calls
+    signal.signal(signal.SIGUSR1, previous)
+
+
+def test_eintr_is_retried_with_the_remaining_timeout(backend: Backend, usr1: list[int]) -> None:
+    signal.signal(signal.SIGUSR1, lambda *_: usr1.append(1))
+    go, stop = threading.Event(), threading.Event()
+    thread = _signal_main_thread(go, stop, times=5)
+    start = backend.time()
+    go.set()
+    assert backend.poll(0.2) == []
+    elapsed = backend.time() - start
+    stop.set()
+    thread.join(10)
+    assert usr1  # handlers ran...
+    assert elapsed >= 0.2  # ...and did not cut the timeout short
+
+
+def test_a_signal_handler_that_wakes_the_backend_ends_the_poll(
+    backend: Backend, usr1: list[int]
+) -> None:
+    signal.signal(signal.SIGUSR1, lambda *_: backend.wakeup())
+    go, stop = threading.Event(), threading.Event()
+    thread = _signal_main_thread(go, stop, times=400)
+    start = backend.time()
+    go.set()
+    assert backend.poll(5.0) == []
+    elapsed = backend.time() - start
+    stop.set()
+    thread.join(10)
+    assert elapsed < 2.0
+
+
+def test_a_signal_handler_that_raises_leaves_poll(backend: Backend, usr1: list[int]) -> None:
+    def boom(*_: object) -> None:
+        signal.signal(signal.SIGUSR1, lambda *_: None)  # raise once
+        raise _Boom
+
+    signal.signal(signal.SIGUSR1, boom)
+    go, stop = threading.Event(), threading.Event()
+    thread = _signal_main_thread(go, stop, times=400)
+    start = backend.time()
+    try:
+        with pytest.raises(_Boom):
+            go.set()
+            backend.poll(5.0)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert backend.time() - start < 2.0
+    assert backend.poll(0) == []  # still usable afterwards
