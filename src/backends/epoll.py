@@ -39,6 +39,11 @@ Facts about epoll
 - ``maxevents`` defaults to FD_SETSIZE-1 in CPython; we pass the number of
   registered fds (+1 for the wakeup fd) so one poll can report them all.
   Level triggering means any fd left out is reported by the next poll.
+- fork: the child inherits the epoll fd and the eventfd, which still refer
+  to the parent's epoll set and counter; registering in the child changes the
+  parent's set and a wakeup in the child wakes the parent. A forked child
+  makes a new loop and backend and leaves the inherited one alone (asyncio
+  has the same rule).
 - The epoll fd and the wakeup eventfd are CLOEXEC and belong to us; the
   registered fds belong to their owners and are never closed here.
 """
