@@ -232,3 +232,21 @@ def test_run_in_process_restores_the_interpreter(probe: Path) -> None:
     assert asyncio.get_event_loop_policy() is policy
     assert sys.argv == argv
     assert sys.path == path
+
+
+def test_full_mode_example() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "full_mode.py")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "loop: sansloop.compat.loop.EventLoop (mode=full)",
+        "task: sansloop.core.tasks.Task",
+        "queue: sansloop.core.queues.Queue",
+        "squares: [1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "timeout: the wait was cancelled after 0.01 s",
+    ]
