@@ -35,6 +35,10 @@ The contract checked (see docs/backends.md for the reasons):
   RuntimeError and ``wakeup()`` is a harmless no-op.
 - ``time()`` never goes backwards and advances with a blocking poll.
 
+Why one ~600-line file: it is the contract in executable form, read top to
+bottom by someone writing a backend; the checks are small independent methods,
+grouped by topic (registration, polling, wakeup, errors, lifecycle, clock).
+
 Each check makes its own backend and sockets and closes them afterwards.
 Timing bounds are generous (``slack`` seconds) so a loaded CI machine passes,
 yet a poll that ignores its timeout or a lost wakeup still fails.
