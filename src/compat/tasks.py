@@ -8,8 +8,8 @@ full mode the objects are sansloop's own; on a stdlib loop they are asyncio's.
 
 Behaviour (names, signatures, exceptions and messages) is asyncio's:
 - ``sleep``: ``sleep(0)`` (or a negative delay) is one bare yield to the loop;
-  a NaN delay raises ValueError on 3.13+, and yields once on 3.11/3.12 (where
-  asyncio's NaN timer fires on the next iteration).
+  a NaN delay raises ValueError as on 3.13, on every version (docs/compat.md,
+  difference #2: 3.11/3.12 schedule a NaN timer).
 - ``gather``: results in argument order; ``return_exceptions``; cancelling the
   returned future cancels the children and the future ends with
   CancelledError once they have finished (asyncio's ``_GatheringFuture``).
@@ -79,7 +79,6 @@ FIRST_EXCEPTION = concurrent.futures.FIRST_EXCEPTION
 ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
 _RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
 
-_NAN_DELAY_RAISES = sys.version_info >= (3, 13)
 # 3.13's as_completed() starts its work at the call; before, at the first turn.
 _EAGER_AS_COMPLETED = sys.version_info >= (3, 13)
 
@@ -124,9 +123,8 @@ def _resolve_unless_cancelled(fut: Any, result: Any) -> None:
 async def sleep(delay: float, result: T = None) -> T:  # type: ignore[assignment]
     """Coroutine that completes after *delay* seconds, returning *result*."""
     if math.isnan(delay):
-        if _NAN_DELAY_RAISES:
-            raise ValueError("Invalid delay: NaN (not a number)")
-        delay = 0
+        # On every version, as the loop refuses NaN timers (docs/compat.md #2).
+        raise ValueError("Invalid delay: NaN (not a number)")
     if delay <= 0:
         await _yield_once()
         return result
