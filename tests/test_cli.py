@@ -81,27 +81,43 @@ def probe(tmp_path: Path) -> Path:
 # -- help and info ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("words", [[], ["run"], ["info"]], ids=["top", "run", "info"])
-def test_help(words: list[str]) -> None:
-    result = sansloop_cmd(*words, "--help")
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of main(args) run in this process."""
+    try:
+        status = main(list(args))
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_python_dash_m_help() -> None:
+    result = sansloop_cmd("--help")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: sansloop {' '.join(words)}".rstrip())
+    assert result.stdout.startswith("usage: sansloop ")
+
+
+@pytest.mark.parametrize("words", [[], ["run"], ["info"]], ids=["top", "run", "info"])
+def test_help(capsys: pytest.CaptureFixture[str], words: list[str]) -> None:
+    status, out, _ = _in_process(capsys, *words, "--help")
+    assert status == 0
+    assert out.startswith(f"usage: sansloop {' '.join(words)}".rstrip())
     if not words:
-        assert "run" in result.stdout and "info" in result.stdout
+        assert "run" in out and "info" in out
     if words == ["run"]:
-        assert "--backend NAME" in result.stdout and "--debug" in result.stdout
+        assert "--backend NAME" in out and "--debug" in out
 
 
-def test_no_command_is_a_usage_error() -> None:
-    result = sansloop_cmd()
-    assert result.returncode == 2
-    assert "usage: sansloop" in result.stderr
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _in_process(capsys)
+    assert status == 2
+    assert "usage: sansloop" in err
 
 
-def test_version() -> None:
-    result = sansloop_cmd("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"sansloop {sansloop.__version__}"
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _in_process(capsys, "--version")
+    assert status == 0
+    assert out.strip() == f"sansloop {sansloop.__version__}"
 
 
 def test_info() -> None:
@@ -169,17 +185,19 @@ def test_run_script_directory_is_importable(tmp_path: Path) -> None:
     assert result.stdout == "42\n"
 
 
-def test_run_unknown_backend_is_a_usage_error(probe: Path) -> None:
-    result = sansloop_cmd("run", "--backend", "carrier-pigeon", probe)
-    assert result.returncode == 2
-    assert "backend 'carrier-pigeon' cannot be used here" in result.stderr
-    assert result.stdout == ""
+def test_run_unknown_backend_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], probe: Path
+) -> None:
+    status, out, err = _in_process(capsys, "run", "--backend", "carrier-pigeon", str(probe))
+    assert status == 2
+    assert "backend 'carrier-pigeon' cannot be used here" in err
+    assert out == ""
 
 
-def test_run_missing_script(tmp_path: Path) -> None:
-    result = sansloop_cmd("run", tmp_path / "absent.py")
-    assert result.returncode == 2
-    assert "can't open file" in result.stderr and "absent.py" in result.stderr
+def test_run_missing_script(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = _in_process(capsys, "run", str(tmp_path / "absent.py"))
+    assert status == 2
+    assert "can't open file" in err and "absent.py" in err
 
 
 def test_run_passes_the_scripts_exit_status(tmp_path: Path) -> None:
