@@ -24,7 +24,7 @@ from asyncio.exceptions import CancelledError, InvalidStateError
 from collections.abc import Coroutine
 from typing import Any
 
-from sansloop.compat.coroutines import future_loop, iscoroutine, isfuture
+from .coroutines import future_loop, iscoroutine, isfuture
 
 __all__ = ["chain_future", "wrap_future", "run_coroutine_threadsafe"]
 

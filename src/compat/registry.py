@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sansloop.core import taskregistry as _core
+from ..core import taskregistry as _core
 
 __all__ = ["current_task", "all_tasks"]
 

@@ -35,9 +35,9 @@ from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from sansloop.compat.coroutines import iscoroutine
-from sansloop.compat.registry import all_tasks
-from sansloop.compat.tasks import gather
+from .coroutines import iscoroutine
+from .registry import all_tasks
+from .tasks import gather
 
 __all__ = ["Runner", "run"]
 
@@ -59,7 +59,7 @@ def _default_loop() -> Any:
     policy = asyncio.get_event_loop_policy()
     if type(policy) is not asyncio.DefaultEventLoopPolicy:
         return policy.new_event_loop()
-    from sansloop.compat.loop import EventLoop
+    from .loop import EventLoop
 
     return EventLoop(mode="full")
 

@@ -33,7 +33,7 @@ from contextvars import Context
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sansloop.compat.registry import current_task
+from .registry import current_task
 
 __all__ = ["TaskGroup"]
 
@@ -163,7 +163,8 @@ class TaskGroup:
         """Undo the parent cancellation we asked for; True if it was the only one."""
         if not self._parent_cancel_requested:
             return False
-        return self._parent_task.uncancel() == 0
+        remaining: int = self._parent_task.uncancel()
+        return remaining == 0
 
     async def _wait_for_children(self) -> BaseException | None:
         """Wait until every child is done; the CancelledError of an outside cancel, if any.

@@ -41,15 +41,15 @@ from collections.abc import Awaitable, Coroutine, Generator, Iterable
 from contextvars import Context
 from typing import Any, TypeVar
 
-from sansloop.compat import timeouts
-from sansloop.compat.coroutines import (
+from . import timeouts
+from .coroutines import (
     future_loop,
     iscoroutine,
     iscoroutinefunction,
     isfuture,
 )
-from sansloop.compat.futures_bridge import run_coroutine_threadsafe, wrap_future
-from sansloop.compat.registry import all_tasks, current_task
+from .futures_bridge import run_coroutine_threadsafe, wrap_future
+from .registry import all_tasks, current_task
 
 __all__ = [
     "FIRST_COMPLETED",
@@ -132,9 +132,10 @@ async def sleep(delay: float, result: T = None) -> T:  # type: ignore[assignment
     fut = loop.create_future()
     timer = loop.call_later(delay, _resolve_unless_cancelled, fut, result)
     try:
-        return await fut
+        woken: T = await fut
     finally:
         timer.cancel()
+    return woken
 
 
 # ---------------------------------------------------------------- ensure_future / create_task

@@ -32,7 +32,7 @@ from asyncio.exceptions import CancelledError
 from types import TracebackType
 from typing import Any, final
 
-from sansloop.compat.registry import current_task
+from .registry import current_task
 
 __all__ = ["Timeout", "timeout", "timeout_at"]
 
