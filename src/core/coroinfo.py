@@ -57,7 +57,9 @@ def format_coroutine(coro: Any) -> str:
     return f"{name} done, defined at {filename}:{code.co_firstlineno}"
 
 
-def coroutine_stack(coro: Any, exception: BaseException | None, limit: int | None) -> list[FrameType]:
+def coroutine_stack(
+    coro: Any, exception: BaseException | None, limit: int | None
+) -> list[FrameType]:
     """The frames of a task's coroutine, oldest first.
 
     A suspended coroutine gives its stack (only its own frame, in practice),

@@ -35,11 +35,10 @@ from __future__ import annotations
 import contextvars
 import reprlib
 import sys
+from asyncio.exceptions import CancelledError, InvalidStateError
 from collections.abc import Callable, Generator
 from types import GenericAlias
 from typing import Any, Generic, TypeVar
-
-from asyncio.exceptions import CancelledError, InvalidStateError
 
 from . import binding
 from .formatting import extract_stack, format_callback_source

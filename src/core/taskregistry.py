@@ -115,9 +115,7 @@ def _leave_task(loop: Any, task: Any) -> None:
     """Clear the current task of *loop*; RuntimeError unless it is *task*."""
     current = _current_tasks.get(loop)
     if current is not task:
-        raise RuntimeError(
-            f"Leaving task {task!r} does not match the current task {current!r}."
-        )
+        raise RuntimeError(f"Leaving task {task!r} does not match the current task {current!r}.")
     del _current_tasks[loop]
 
 

@@ -41,11 +41,10 @@ import contextvars
 import itertools
 import reprlib
 import sys
+from asyncio.exceptions import CancelledError, InvalidStateError
 from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, FrameType, GeneratorType, GenericAlias
 from typing import Any, TextIO, TypeVar
-
-from asyncio.exceptions import CancelledError, InvalidStateError
 
 from . import binding
 from .coroinfo import coroutine_stack, format_coroutine, print_coroutine_stack
@@ -258,9 +257,7 @@ class Task(Future[_T]):
             try:
                 current = _swap_current_task(loop, previous)
                 if current is not self:
-                    raise RuntimeError(
-                        f"Eager task {self!r} found {current!r} as the current task"
-                    )
+                    raise RuntimeError(f"Eager task {self!r} found {current!r} as the current task")
             finally:
                 if self._state is not _PENDING:
                     self._coro = None
