@@ -330,6 +330,107 @@ def test_cancelling_a_replaced_waiter_keeps_the_newer_one(loop, pair):
     assert loop.run_until_complete(main()) == b"for the second"
 
 
+async def _bounded(loop: Any, awaitable: Any, seconds: float = 5) -> Any:
+    """Await *awaitable*, cancelling it after *seconds* so a failure cannot hang."""
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    guard = loop.call_later(seconds, task.cancel)
+    try:
+        return await task
+    finally:
+        guard.cancel()
+
+
+def test_recv_restarted_right_after_a_cancel(loop, pair):
+    # Cancel a waiting sock_recv and start another in the same step: the
+    # cancelled one's clean-up runs an iteration later, after the new reader
+    # is registered, and must leave that reader alone.
+    a, b = pair
+
+    async def main() -> bytes:
+        first = loop.create_task(loop.sock_recv(a, 100))
+        await _started(first)
+
+        async def cancel_and_restart() -> bytes:
+            first.cancel()
+            loop.call_soon(b.send, b"data")
+            return await loop.sock_recv(a, 100)
+
+        data = await _bounded(loop, cancel_and_restart())
+        assert first.cancelled()
+        return data
+
+    assert loop.run_until_complete(main()) == b"data"
+
+
+def _fill(sock: socket.socket, byte: bytes) -> None:
+    """Send *byte* repeatedly until not even one more fits in *sock*'s buffer."""
+    size = 1 << 16
+    while size:
+        try:
+            while True:  # bounded: the kernel buffer is finite
+                sock.send(byte * size)
+        except BlockingIOError:
+            size //= 2
+
+
+def test_sendall_restarted_right_after_a_cancel(loop, pair):
+    a, b = pair
+    big = b"a" * (4 * 1024 * 1024)
+
+    async def main() -> bytes:
+        first = loop.create_task(loop.sock_sendall(a, big))
+        await _started(first)
+        _fill(a, b"a")  # so that even one byte would block
+
+        async def cancel_and_restart() -> None:
+            first.cancel()
+            await loop.sock_sendall(a, b"b" * 1000)
+
+        again = loop.create_task(cancel_and_restart())  # runs before any reading
+        received = bytearray()
+        while not received.endswith(b"b" * 1000):
+            received += await _bounded(loop, loop.sock_recv(b, 1 << 20))
+        await again
+        assert first.cancelled()
+        return bytes(received)
+
+    received = loop.run_until_complete(main())
+    assert received.endswith(b"b" * 1000)
+    assert set(received[:-1000]) == {ord("a")}
+
+
+class _Wrapper:
+    """A socket stand-in whose methods can be swapped while a call waits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def test_socket_methods_are_looked_up_at_each_retry(loop, udp_pair):
+    a, b = udp_pair
+    wrapper = _Wrapper(a)
+
+    def would_block(*args: Any) -> int:
+        raise BlockingIOError
+
+    wrapper.sendto = would_block  # type: ignore[attr-defined]
+
+    async def attempt() -> int:
+        # The first try (in this step) would block; the swap happens before
+        # the retry, which must use the new method.
+        loop.call_soon(setattr, wrapper, "sendto", a.sendto)
+        return await loop.sock_sendto(wrapper, b"late", b.getsockname())
+
+    async def main() -> Any:
+        sent = await _bounded(loop, attempt())
+        return sent, await loop.sock_recvfrom(b, 100)
+
+    assert loop.run_until_complete(main()) == (4, (b"late", a.getsockname()))
+
+
 # -- connect and accept -------------------------------------------------------
 
 
