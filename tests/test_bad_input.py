@@ -335,3 +335,173 @@ def test_a_failing_callback_goes_to_the_exception_handler(loop: asyncio.Abstract
     assert len(seen) == 1
     assert isinstance(seen[0]["exception"], ZeroDivisionError)
     assert seen[0]["message"].startswith("Exception in callback ")
+
+
+# -- misuse of the module-level API: the same error as stdlib asyncio ---------------------
+#
+# Each case misuses one asyncio API from inside a running task and reports the
+# exception it got as (type name, message). It runs through the module object
+# ``aio`` on stdlib asyncio (the reference), on stdlib asyncio over a sansloop
+# loop (loop mode) and on sansloop.compat (full mode); the reports must agree.
+
+
+async def _noop() -> None:
+    pass
+
+
+async def _report(attempt: Callable[[], Any]) -> tuple[str, str]:
+    try:
+        result = attempt()
+        if asyncio.iscoroutine(result) or asyncio.isfuture(result):
+            await result
+    except Exception as error:
+        return type(error).__name__, str(error)
+    return ("no error", "")
+
+
+async def wait_on_nothing(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.wait([]))
+
+
+async def wait_on_a_coroutine(aio: Any) -> tuple[str, str]:
+    coro = _noop()
+    try:
+        return await _report(lambda: aio.wait([coro]))
+    finally:
+        coro.close()
+
+
+async def wait_bogus_return_when(aio: Any) -> tuple[str, str]:
+    task = aio.ensure_future(_noop())
+    try:
+        return await _report(lambda: aio.wait([task], return_when="bogus"))
+    finally:
+        await task
+
+
+async def release_an_unlocked_lock(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Lock().release())
+
+
+async def negative_semaphore(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Semaphore(-1))
+
+
+async def bounded_semaphore_overrelease(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.BoundedSemaphore(1).release())
+
+
+async def condition_notify_unlocked(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Condition().notify())
+
+
+async def condition_wait_unlocked(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Condition().wait())
+
+
+async def barrier_of_no_parties(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Barrier(0))
+
+
+async def queue_task_done_too_often(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Queue().task_done())
+
+
+async def queue_get_nowait_when_empty(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.Queue().get_nowait())
+
+
+async def timeout_reschedule_before_entry(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.timeout(1).reschedule(1))
+
+
+async def wait_for_negative_timeout(aio: Any) -> tuple[str, str]:
+    event = aio.Event()
+    return await _report(lambda: aio.wait_for(event.wait(), -1))
+
+
+async def ensure_future_of_a_number(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.ensure_future(1))
+
+
+async def gather_a_number(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.gather(1))
+
+
+async def shield_a_number(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.shield(1))
+
+
+async def create_task_of_a_number(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.create_task(1))
+
+
+async def to_thread_of_a_number(aio: Any) -> tuple[str, str]:
+    return await _report(lambda: aio.to_thread(1))
+
+
+async def taskgroup_used_after_exit(aio: Any) -> tuple[str, str]:
+    async with aio.TaskGroup() as group:
+        pass
+    coro = _noop()
+    try:
+        return await _report(lambda: group.create_task(coro))
+    finally:
+        coro.close()
+
+
+async def taskgroup_entered_twice(aio: Any) -> tuple[str, str]:
+    group = aio.TaskGroup()
+    async with group:
+
+        async def again() -> None:
+            async with group:
+                pass
+
+        return await _report(again)
+
+
+MISUSES = [
+    wait_on_nothing,
+    wait_on_a_coroutine,
+    wait_bogus_return_when,
+    release_an_unlocked_lock,
+    negative_semaphore,
+    bounded_semaphore_overrelease,
+    condition_notify_unlocked,
+    condition_wait_unlocked,
+    barrier_of_no_parties,
+    queue_task_done_too_often,
+    queue_get_nowait_when_empty,
+    timeout_reschedule_before_entry,
+    wait_for_negative_timeout,
+    ensure_future_of_a_number,
+    gather_a_number,
+    shield_a_number,
+    create_task_of_a_number,
+    to_thread_of_a_number,
+    taskgroup_used_after_exit,
+    taskgroup_entered_twice,
+]
+
+
+def _run_misuse(mode: str, misuse: Callable[[Any], Any]) -> Any:
+    if mode == "asyncio":
+        return asyncio.run(misuse(asyncio))
+    if mode == "sansloop-loop":
+        with asyncio.Runner(loop_factory=sansloop.new_event_loop) as runner:
+            return runner.run(misuse(asyncio))
+    return sansloop.compat.run(misuse(sansloop.compat))
+
+
+@pytest.mark.parametrize("mode", SANSLOOP_KINDS)
+@pytest.mark.parametrize("misuse", MISUSES, ids=lambda m: m.__name__)
+def test_misuse_gets_asyncios_error(misuse: Callable[[Any], Any], mode: str) -> None:
+    expected = _run_misuse("asyncio", misuse)
+    assert expected[0] != "no error", f"stdlib asyncio accepted {misuse.__name__}"
+    assert _run_misuse(mode, misuse) == expected
+
+
+@pytest.mark.parametrize("run", [sansloop.run, sansloop.compat.run, asyncio.run])
+def test_run_needs_a_coroutine(run: Callable[[Any], Any]) -> None:
+    assert _error(lambda: run(1)) == (ValueError, "a coroutine was expected, got 1")
