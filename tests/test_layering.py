@@ -9,7 +9,10 @@
 - core calls no clock or OS I/O function (``time.monotonic()``, ``os.read()``,
   ...), however the name was imported or aliased, and imports nothing
   dynamically (``__import__``, ``importlib``);
-- backends import nothing of sansloop outside backends and core.
+- backends import nothing of sansloop outside backends and core;
+- compat and the front door call no clock, readiness, socket-factory, name
+  resolution, thread, process or signal function themselves: they ask the
+  backend (the few exceptions are listed with their reasons).
 
 The scanner is tested on synthetic bad files too, so that a rule cannot pass
 by scanning nothing.
@@ -158,20 +161,70 @@ def scan_core_file(path: Path, src: Path) -> list[str]:
             for member in members:
                 if member in FORBIDDEN_CALLS:
                     problems.append(f"{path.name}:{node.lineno}: imports {member}")
+    problems += _forbidden_calls(path, tree, package, FORBIDDEN_CALLS, FORBIDDEN_CALL_MODULES)
+    return problems
+
+
+def _forbidden_calls(
+    path: Path, tree: ast.AST, package: list[str], names: frozenset[str], modules: frozenset[str]
+) -> list[str]:
+    """Calls of the dotted *names*, or of anything in *modules*, aliases resolved."""
     aliases = _aliases(tree, package)
+    problems: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             target = _dotted(node.func, aliases)
             if target is None:
                 continue
-            if target in FORBIDDEN_CALLS or target.split(".")[0] in FORBIDDEN_CALL_MODULES:
-                problems.append(f"{path.name}:{node.lineno}: calls {target}()")
-    return problems
+            if target in names or target.split(".")[0] in modules:
+                problems.append((node.lineno, f"{path.name}:{node.lineno}: calls {target}()"))
+    return [problem for _, problem in sorted(problems)]
 
 
 def scan_backend_file(path: Path, src: Path) -> list[str]:
     """Every import a backend makes of sansloop outside backends and core."""
     return _own_imports(path, src, ("sansloop.backends", "sansloop.core"))
+
+
+#: What compat and the front door must ask the backend for instead of calling:
+#: the clock, readiness, sockets and name resolution, threads, processes, signals.
+#: (Methods of socket objects the user hands in are not visible to this scan.)
+COMPAT_FORBIDDEN_CALLS = FORBIDDEN_CALLS | frozenset(
+    {f"socket.{name}" for name in (
+        "socket", "socketpair", "fromfd", "create_connection", "create_server",
+        "getaddrinfo", "getnameinfo", "gethostbyname",
+    )}
+    | {"threading.Thread", "threading.Timer", "_thread.start_new_thread",
+       "concurrent.futures.ThreadPoolExecutor", "concurrent.futures.ProcessPoolExecutor",
+       "os.waitpid", "os.waitstatus_to_exitcode", "os.pidfd_open"}
+)  # fmt: skip
+COMPAT_FORBIDDEN_CALL_MODULES = frozenset({"time", "select", "selectors", "subprocess", "signal"})
+
+
+#: Exceptions by file, each with its reason.
+COMPAT_ALLOWED_CALLS = {
+    # asyncio.Runner routes Ctrl-C to the main task by swapping the interpreter's
+    # SIGINT handler (main thread only); that is Python-level handler
+    # bookkeeping, not the loop's signal I/O, which is the backend's.
+    "runners.py": {"signal.getsignal", "signal.signal"},
+}
+
+
+def scan_compat_file(path: Path, src: Path) -> list[str]:
+    """Every clock or OS call made directly by compat or the front door."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    allowed = COMPAT_ALLOWED_CALLS.get(path.name, set())
+    return [
+        problem
+        for problem in _forbidden_calls(
+            path,
+            tree,
+            _package_of(path, src),
+            COMPAT_FORBIDDEN_CALLS,
+            COMPAT_FORBIDDEN_CALL_MODULES,
+        )
+        if problem.split(": calls ", 1)[1].removesuffix("()") not in allowed
+    ]
 
 
 def _python_files(directory: Path) -> list[Path]:
@@ -186,6 +239,8 @@ def test_the_scan_covers_the_layers() -> None:
     backends = [p.name for p in _python_files(SRC / "backends")]
     assert {"__init__.py", "scheduler.py", "handles.py"} <= set(core)
     assert {"__init__.py", "base.py"} <= set(backends)
+    compat = [p.name for p in _compat_and_front_door()]
+    assert {"loop.py", "__init__.py", "cli.py", "__main__.py"} <= set(compat)
 
 
 @pytest.mark.parametrize("path", _python_files(SRC / "core"), ids=lambda p: p.name)
@@ -196,6 +251,15 @@ def test_core_is_pure(path: Path) -> None:
 @pytest.mark.parametrize("path", _python_files(SRC / "backends"), ids=lambda p: p.name)
 def test_backends_do_not_import_compat(path: Path) -> None:
     assert scan_backend_file(path, SRC) == []
+
+
+def _compat_and_front_door() -> list[Path]:
+    return _python_files(SRC / "compat") + sorted(SRC.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", _compat_and_front_door(), ids=lambda p: str(p.relative_to(SRC)))
+def test_compat_asks_the_backend_for_the_outside_world(path: Path) -> None:
+    assert scan_compat_file(path, SRC) == []
 
 
 # -- the scanner can fail ----------------------------------------------------
@@ -317,4 +381,28 @@ def test_scanner_reports_a_backend_importing_compat(tmp_path: Path) -> None:
     assert scan_backend_file(path, src) == [
         "bad.py:3: imports sansloop.compat.loop",
         "bad.py:4: imports sansloop.compat",
+    ]
+
+
+def test_scanner_reports_compat_calling_the_os(tmp_path: Path) -> None:
+    text = (
+        "import socket, threading, time\n"
+        "from time import monotonic as now\n"
+        "import os\n"
+        "def f():\n"
+        "    threading.get_ident()\n"
+        "    socket.AF_INET\n"
+        "    os.path.exists('x')\n"
+        "    s = socket.socket()\n"
+        "    threading.Thread(target=f).start()\n"
+        "    os.write(1, b'x')\n"
+        "    return now(), time.time()\n"
+    )
+    path, src = _write(tmp_path, "compat/bad.py", text)
+    assert scan_compat_file(path, src) == [
+        "bad.py:8: calls socket.socket()",
+        "bad.py:9: calls threading.Thread()",
+        "bad.py:10: calls os.write()",
+        "bad.py:11: calls time.monotonic()",
+        "bad.py:11: calls time.time()",
     ]
