@@ -52,12 +52,15 @@ MAX_RESTARTS = 50
 #: CI's quick subset: (mode, module); measured to finish well under 60 s
 QUICK = [
     ("class", "test_futures"),
+    ("class", "test_tasks"),
     ("loop", "test_locks"),
     ("loop", "test_queues"),
     ("loop", "test_timeouts"),
     ("loop", "test_waitfor"),
     ("loop", "test_context"),
     ("loop", "test_pep492"),
+    ("loop", "test_runners"),
+    ("loop", "test_taskgroups"),
 ]
 
 #: loop-mode modules where the acceptance target is "every non-excluded test passes"
@@ -82,6 +85,8 @@ class ModuleRun:
     seconds: float = 0.0
     restarts: int = 0
     fixture_errors: list[dict[str, str]] = field(default_factory=list)
+    under_test: dict[str, str] = field(default_factory=dict)
+    fatal_detail: str = ""
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
@@ -186,9 +191,11 @@ def run_module(
     for r in records:
         if "plan" in r and not plan:
             plan, excluded = r["plan"], r["excluded"]
+        elif "impl" in r:
+            run.under_test = r["impl"]
         elif "fatal" in r:
             run.note = "FATAL: " + r["fatal"].strip().splitlines()[-1]
-            run.tests_detail = r["fatal"]  # type: ignore[attr-defined]
+            run.fatal_detail = r["fatal"]
         elif "module_skipped" in r:
             run.note = "module skipped: " + r["module_skipped"]
         elif "fixture_error" in r:
@@ -401,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(r.seconds, 1),
                         "tests": r.tests,
                         "fixture_errors": r.fixture_errors,
+                        "under_test": r.under_test,
+                        "fatal_detail": r.fatal_detail,
                     }
                     for r in runs
                 ],
@@ -416,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("acceptance:", json.dumps(acc))
             if opts.failures:
                 print(render_failures(runs))
+                for r in runs:
+                    if r.fatal_detail:
+                        print(f"[{r.mode}] {r.module}: {r.fatal_detail}")
     finally:
         if not opts.keep:
             shutil.rmtree(workdir, ignore_errors=True)
