@@ -169,6 +169,8 @@ class Future(Generic[_T]):
             yield self  # The driving task sees this future and waits for it.
             if self._state is _PENDING:
                 raise RuntimeError("await wasn't used with future")
+        if self._exception is None and self._state is _FINISHED:
+            return self._result  # type: ignore[no-any-return]  # result(), inlined
         return self.result()
 
     __iter__ = __await__  # ``yield from future`` in generator-based coroutines.
@@ -243,7 +245,13 @@ class Future(Generic[_T]):
             raise InvalidStateError(f"{self._state}: {self!r}")
         self._result = result
         self._state = _FINISHED
-        if self._cb0 is not None or self._cbs is not None:
+        fn = self._cb0
+        if fn is not None and self._cbs is None:
+            # One callback (the usual awaiting task): _schedule_callbacks inlined.
+            ctx = self._ctx0
+            self._cb0 = self._ctx0 = None
+            self._loop.call_soon(fn, self, context=ctx)
+        elif fn is not None or self._cbs is not None:
             self._schedule_callbacks()
 
     def set_exception(self, exception: BaseException | type[BaseException]) -> None:

@@ -52,8 +52,11 @@ from .formatting import extract_stack
 from .futures import _FINISHED, _PENDING, Future, get_future_loop
 from .taskregistry import (
     _current_tasks,
+    _forget,
+    _ref,
     _register_eager_task,
     _register_task,
+    _scheduled_tasks,
     _swap_current_task,
     _unregister_eager_task,
 )
@@ -148,7 +151,7 @@ class Task(Future[_T]):
             self.__eager_start()
         else:
             loop.call_soon(self.__step, context=self._context)
-            _register_task(self)
+            _scheduled_tasks[_ref(self, _forget)] = None  # _register_task(self), inlined
 
     __class_getitem__ = classmethod(GenericAlias)  # type: ignore[var-annotated]
 
@@ -307,7 +310,13 @@ class Task(Future[_T]):
             else:
                 self._result = stop.value
                 self._state = _FINISHED
-                if self._cb0 is not None or self._cbs is not None:
+                fn = self._cb0
+                if fn is not None and self._cbs is None:
+                    # One callback (the usual awaiter): _schedule_callbacks inlined.
+                    ctx = self._ctx0
+                    self._cb0 = self._ctx0 = None
+                    self._loop.call_soon(fn, self, context=ctx)
+                elif fn is not None or self._cbs is not None:
                     self._schedule_callbacks()
         except CancelledError as cancelled:
             # Handed out by _make_cancelled_error(), so that result() shows
@@ -320,13 +329,35 @@ class Task(Future[_T]):
         except BaseException as error:
             _Future_set_exception(self, error)
         else:
-            self.__handle_yield(result)
+            cls = type(result)
+            if (
+                (cls is Future or cls is Task)
+                and result._asyncio_future_blocking
+                and result._loop is self._loop
+                and result is not self
+            ):
+                # The hot path: one of our own futures, awaited properly.
+                result._asyncio_future_blocking = False
+                if result._state is _PENDING and result._cb0 is None and result._cbs is None:
+                    result._cb0 = self.__wakeup
+                    result._ctx0 = self._context
+                else:
+                    result.add_done_callback(self.__wakeup, context=self._context)
+                self._fut_waiter = result
+                if self._must_cancel and result.cancel(self._cancel_message):
+                    self._must_cancel = False
+            elif result is None:
+                # A bare yield: let the loop run one iteration.
+                self._loop.call_soon(self.__step, context=self._context)
+            else:
+                self.__handle_yield(result)
         finally:
             # The exception's traceback holds this frame: break the cycle
             # through it, so an unreferenced task dies (and reports) at once.
             self = None  # type: ignore[assignment]
 
     def __handle_yield(self, result: Any) -> None:
+        # Foreign futures, and every misuse (the common cases are inlined above).
         loop = self._loop
         cls = type(result)
         if cls is Future or cls is Task:
