@@ -134,12 +134,12 @@ class Lock(_AsyncLockContext, LoopBound):
             return True
 
         waiter = self._get_loop().create_future()
-        waiters.append(waiter)
+        waiters[waiter] = None
         try:
             try:
                 await waiter
             finally:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
         except CancelledError:
             # Our hand-off (if any) is void: make sure the next task is told.
             if not self._locked:
@@ -156,7 +156,9 @@ class Lock(_AsyncLockContext, LoopBound):
         if not self._locked:
             raise RuntimeError("Lock is not acquired.")
         self._locked = False
-        self._waiters.wake_first(True)
+        waiters = self._waiters
+        if waiters:
+            waiters.wake_first(True)
 
     def statistics(self) -> LockStatistics:
         """Return ``LockStatistics(locked, waiters)``."""
@@ -200,7 +202,9 @@ class Event(LoopBound):
         """Set the flag and wake every task waiting for it."""
         if not self._value:
             self._value = True
-            self._waiters.wake_all(True)
+            waiters = self._waiters
+            if waiters:
+                waiters.wake_all(True)
 
     def clear(self) -> None:
         """Lower the flag; later ``wait()`` calls block until the next ``set()``."""
@@ -212,11 +216,11 @@ class Event(LoopBound):
             return True
         waiters = self._waiters
         waiter = self._get_loop().create_future()
-        waiters.append(waiter)
+        waiters[waiter] = None
         try:
             await waiter
         finally:
-            waiters.discard(waiter)
+            waiters.pop(waiter, None)
         return True
 
     def statistics(self) -> EventStatistics:
@@ -287,11 +291,11 @@ class Condition(_AsyncLockContext, LoopBound):
         waiter = self._get_loop().create_future()
         self._lock.release()
         try:
-            waiters.append(waiter)
+            waiters[waiter] = None
             try:
                 await waiter
             finally:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
                 await self._take_back_lock()
         except BaseException:
             # We may have consumed a notification: pass it on.
@@ -383,18 +387,18 @@ class Semaphore(_AsyncLockContext, LoopBound):
 
     async def acquire(self) -> Literal[True]:
         """Take a unit, waiting for one (in FIFO order) if none is free; return True."""
-        if not self.locked():
+        waiters = self._waiters
+        if self._value > 0 and (not waiters or waiters.all_cancelled()):
             self._value -= 1
             return True
 
-        waiters = self._waiters
         waiter = self._get_loop().create_future()
-        waiters.append(waiter)
+        waiters[waiter] = None
         try:
             try:
                 await waiter
             finally:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
         except CancelledError:
             if waiter.done() and not waiter.cancelled():
                 # A unit was reserved for us by _wake_next(); give it back.
@@ -409,7 +413,8 @@ class Semaphore(_AsyncLockContext, LoopBound):
     def release(self) -> None:
         """Return a unit and wake the next waiting task, if any."""
         self._value += 1
-        self._wake_next()
+        if self._waiters:
+            self._wake_next()
 
     def _wake_next(self) -> bool:
         """Reserve a unit for the oldest pending waiter and wake it."""

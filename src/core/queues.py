@@ -212,12 +212,12 @@ class Queue(LoopBound, Generic[_T]):
             if self._is_shutdown:
                 raise QueueShutDown
             putter = self._get_loop().create_future()
-            putters.append(putter)
+            putters[putter] = None
             try:
                 await putter
             except BaseException:
                 putter.cancel()  # no-op if it was woken already
-                putters.discard(putter)
+                putters.pop(putter, None)
                 if not putter.cancelled() and not self.full():
                     # We were given a free slot we will not use: pass it on.
                     putters.pop_next(None)
@@ -233,7 +233,9 @@ class Queue(LoopBound, Generic[_T]):
         self._put(item)
         self._unfinished_tasks += 1
         self._finished.clear()
-        self._getters.pop_next(None)
+        getters = self._getters
+        if getters:
+            getters.pop_next(None)
 
     # -- getting -------------------------------------------------------------
 
@@ -248,12 +250,12 @@ class Queue(LoopBound, Generic[_T]):
             if self._is_shutdown:
                 raise QueueShutDown
             getter = self._get_loop().create_future()
-            getters.append(getter)
+            getters[getter] = None
             try:
                 await getter
             except BaseException:
                 getter.cancel()  # no-op if it was woken already
-                getters.discard(getter)
+                getters.pop(getter, None)
                 if not getter.cancelled() and not self.empty():
                     # We were handed an item we will not take: pass it on.
                     getters.pop_next(None)
@@ -270,7 +272,9 @@ class Queue(LoopBound, Generic[_T]):
                 raise QueueShutDown
             raise QueueEmpty
         item = self._get()
-        self._putters.pop_next(None)
+        putters = self._putters
+        if putters:
+            putters.pop_next(None)
         return item
 
     # -- completion ----------------------------------------------------------

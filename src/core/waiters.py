@@ -14,7 +14,8 @@ a RuntimeError ``"<Lock ...> is bound to a different event loop"``. Operations
 that never park (an uncontended ``acquire()``, ``Event.set()``) never bind.
 
 ``WaiterQueue`` is (2): a FIFO with O(1) append, O(1) removal of any waiter (a
-cancelled waiter leaves from the middle) and O(1) access to the head. It only
+cancelled waiter leaves from the middle) and O(1) access to the head; empty, it
+costs a small dict. It only
 looks at a waiter through ``done()``, ``cancelled()`` and ``set_result()``, so
 any asyncio-compatible future works (ours, the stdlib's, a test double). It
 never schedules anything itself: resolving a future is what makes its task run.
@@ -36,7 +37,7 @@ thread.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import Any, Protocol
 
 from . import binding
@@ -58,43 +59,27 @@ class Waiter(Protocol):
     def __await__(self) -> Generator[Any, None, Any]: ...
 
 
-class WaiterQueue:
+class WaiterQueue(OrderedDict[Waiter, None]):
     """A FIFO of parked waiters with O(1) append, removal and head access.
 
-    The storage is created on the first ``append`` so that an uncontended
-    primitive costs one small object.
+    It is an ``OrderedDict`` from waiter to None (arrival order is insertion
+    order, removal from the middle is O(1)), so that ``len()``, truth and
+    membership tests -- asked on every acquire and release -- run at C speed.
+    The primitives' hot paths also park with ``queue[waiter] = None`` and
+    unpark with ``queue.pop(waiter, None)``, the C-speed forms of ``append``
+    (minus its double-park check) and ``discard``; otherwise use the methods.
     """
 
-    __slots__ = ("_parked",)
-
-    def __init__(self) -> None:
-        self._parked: OrderedDict[Waiter, None] | None = None
-
-    # -- the container -------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self._parked) if self._parked else 0
-
-    def __bool__(self) -> bool:
-        return bool(self._parked)
-
-    def __iter__(self) -> Iterator[Waiter]:
-        return iter(self._parked) if self._parked else iter(())
-
-    def __contains__(self, waiter: object) -> bool:
-        return self._parked is not None and waiter in self._parked
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<WaiterQueue parked={len(self)} pending={self.pending()}>"
 
     def append(self, waiter: Waiter) -> None:
         """Park *waiter* at the tail."""
-        parked = self._parked
-        if parked is None:
-            parked = self._parked = OrderedDict()
-        elif waiter in parked:
+        if waiter in self:
             raise ValueError("waiter is already parked")
-        parked[waiter] = None
+        self[waiter] = None
 
     def remove(self, waiter: Waiter) -> None:
         """Unpark *waiter*; ValueError if it is not parked."""
@@ -103,28 +88,20 @@ class WaiterQueue:
 
     def discard(self, waiter: Waiter) -> bool:
         """Unpark *waiter* if it is parked; return whether it was."""
-        parked = self._parked
-        if parked is None or waiter not in parked:
-            return False
-        del parked[waiter]
-        return True
+        if waiter in self:
+            del self[waiter]
+            return True
+        return False
 
     def first(self) -> Waiter | None:
         """The head of the queue (resolved or not), or None when empty."""
-        if not self._parked:
-            return None
-        return next(iter(self._parked))
+        return next(iter(self), None)
 
     def popleft(self) -> Waiter:
         """Remove and return the head; IndexError when empty."""
-        if not self._parked:
+        if not self:
             raise IndexError("pop from an empty WaiterQueue")
-        return self._parked.popitem(last=False)[0]
-
-    def clear(self) -> None:
-        """Forget every parked waiter without resolving any."""
-        if self._parked:
-            self._parked.clear()
+        return self.popitem(last=False)[0]
 
     # -- questions -----------------------------------------------------------
 
@@ -144,7 +121,7 @@ class WaiterQueue:
         Only the head is considered: a resolved head is a hand-off already in
         flight, and its owner will pass the turn on if it gives up.
         """
-        head = self.first()
+        head = next(iter(self), None)
         if head is None or head.done():
             return False
         head.set_result(result)
@@ -186,9 +163,8 @@ class WaiterQueue:
         Resolved waiters met on the way (cancelled ones) are dropped. Returns
         whether somebody was woken.
         """
-        parked = self._parked
-        while parked:
-            waiter = parked.popitem(last=False)[0]
+        while self:
+            waiter = self.popitem(last=False)[0]
             if not waiter.done():
                 waiter.set_result(result)
                 return True
@@ -197,9 +173,8 @@ class WaiterQueue:
     def pop_all(self, result: Any) -> int:
         """Unpark everybody, waking the pending ones with *result*; return how many woke."""
         woken = 0
-        parked = self._parked
-        while parked:
-            waiter = parked.popitem(last=False)[0]
+        while self:
+            waiter = self.popitem(last=False)[0]
             if not waiter.done():
                 waiter.set_result(result)
                 woken += 1
