@@ -14,7 +14,9 @@ code that knows its loop):
   references must still be collectable, so it can report "Task was destroyed
   but it is pending!"), plus the eager tasks whose first step is running,
   held strongly for that step only. ``all_tasks(loop)`` answers the
-  not-yet-done ones bound to *loop*.
+  not-yet-done ones bound to *loop* as asyncio does (a set);
+  ``pending_tasks(loop)`` gives the same tasks as a list in registration
+  order, for code that must not depend on hash order.
 
 Weak references are kept in a dict keyed by ``weakref.ref`` (insertion
 ordered, and cheaper than ``weakref.WeakSet``): a ref hashes and compares like
@@ -37,6 +39,7 @@ from .futures import get_future_loop
 __all__ = [
     "current_task",
     "all_tasks",
+    "pending_tasks",
     "_register_task",
     "_unregister_task",
     "_register_eager_task",
@@ -68,18 +71,30 @@ def current_task(loop: Any = None) -> Any:
     return _current_tasks.get(loop)
 
 
-def all_tasks(loop: Any = None) -> set[Any]:
-    """Return the set of not-yet-done tasks bound to *loop* (the running loop if None)."""
+def pending_tasks(loop: Any = None) -> list[Any]:
+    """The not-yet-done tasks bound to *loop* (the running loop if None), as a list.
+
+    In registration order (scheduled tasks, then eager tasks in their first
+    step): code that must act on every task reproducibly (cancelling them all
+    at shutdown, a simulation that replays) iterates this, not a set.
+    """
     if loop is None:
         loop = binding.get_running_loop()
     # Snapshot first: a collection may drop entries while we look.
     candidates = [ref() for ref in list(_scheduled_tasks)]
     candidates.extend(list(_eager_tasks))
-    return {
+    return [
         task
         for task in candidates
         if task is not None and get_future_loop(task) is loop and not task.done()
-    }
+    ]
+
+
+def all_tasks(loop: Any = None) -> set[Any]:
+    """Return the set of not-yet-done tasks bound to *loop* (the running loop if None)."""
+    if loop is None:
+        loop = binding.get_running_loop()
+    return set(pending_tasks(loop))
 
 
 def _register_task(task: Any) -> None:

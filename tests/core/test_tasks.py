@@ -946,6 +946,22 @@ def test_all_tasks_lists_pending_tasks_of_the_loop(loop: Any, impl: Any) -> None
     assert impl.all_tasks(loop) == set()
 
 
+def test_pending_tasks_come_in_registration_order(loop: Any) -> None:
+    gate = Future(loop=loop)
+
+    async def waiter() -> None:
+        await gate
+
+    tasks = [Task(waiter(), loop=loop) for _ in range(20)]
+    assert taskregistry.pending_tasks(loop) == tasks
+    tasks[3].cancel()
+    run_briefly(loop)
+    assert taskregistry.pending_tasks(loop) == tasks[:3] + tasks[4:]
+    gate.set_result(None)
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    assert taskregistry.pending_tasks(loop) == []
+
+
 def test_enter_and_leave_must_match() -> None:
     loop, one, two = object(), types.SimpleNamespace(), types.SimpleNamespace()
     taskregistry._enter_task(loop, one)
