@@ -206,13 +206,17 @@ def test_run_passes_the_scripts_exit_status(tmp_path: Path) -> None:
         "import asyncio, sys\n"
         "async def main():\n"
         "    await asyncio.sleep(0)\n"
-        "    return 3\n"
+        "    return type(asyncio.get_running_loop()).__name__ == 'EventLoop' and 3\n"
         "sys.exit(asyncio.run(main()))\n"
     )
-    assert sansloop_cmd("run", script).returncode == 3
+    policy = asyncio.get_event_loop_policy()
+    with pytest.raises(SystemExit) as exited:
+        main(["run", str(script)])
+    assert exited.value.code == 3
+    assert asyncio.get_event_loop_policy() is policy
 
 
-def test_run_reports_the_scripts_exception(tmp_path: Path) -> None:
+def test_run_lets_the_scripts_exception_through(tmp_path: Path) -> None:
     script = tmp_path / "fails.py"
     script.write_text(
         "import asyncio\n"
@@ -220,9 +224,12 @@ def test_run_reports_the_scripts_exception(tmp_path: Path) -> None:
         "    raise LookupError('the needle')\n"
         "asyncio.run(main())\n"
     )
-    result = sansloop_cmd("run", script)
-    assert result.returncode == 1
-    assert "LookupError: the needle" in result.stderr
+    policy = asyncio.get_event_loop_policy()
+    argv = sys.argv[:]
+    with pytest.raises(LookupError, match="the needle"):
+        main(["run", str(script)])
+    assert asyncio.get_event_loop_policy() is policy
+    assert sys.argv == argv
 
 
 def test_run_hello_example_matches_stdlib() -> None:
