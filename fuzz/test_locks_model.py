@@ -1,4 +1,4 @@
-"""Lock, Event, Semaphore and Condition under random schedules.
+"""Lock, Event, Semaphore, Condition and Barrier under random schedules.
 
 Each machine runs one script in two worlds (``sync_worlds``): stdlib asyncio's
 primitive and sansloop.core's, each on its own stdlib loop. Hypothesis picks the
@@ -473,11 +473,88 @@ class ConditionMachine(_TwoWorlds):
         assert cond.statistics().waiters == list(status.values()).count("waiting")
 
 
+# ---------------------------------------------------------------------------
+# Barrier
+
+
+class BarrierMachine(_TwoWorlds):
+    """Tasks wait at a 3-party barrier while others abort or reset it.
+
+    The stdlib Barrier runs on the stdlib Condition, whose cancellation
+    corner case changed in 3.13, so the worlds are compared only there.
+    """
+
+    compare_with_stdlib = STDLIB_HAS_313_SEMANTICS
+    parties = 3
+
+    def setup_world(self, world: World) -> None:
+        world.barrier = world.impl.Barrier(self.parties)
+        world.roles = []
+
+    def primitive(self, world: World) -> Any:
+        return world.barrier
+
+    @staticmethod
+    async def waiter(world: World, i: int) -> None:
+        try:
+            index = await world.barrier.wait()
+        except asyncio.BrokenBarrierError as exc:
+            world.log.append(("broken", i, str(exc)))
+            return
+        except asyncio.CancelledError:
+            world.log.append(("cancelled", i))
+            raise
+        world.log.append(("passed", i, index))
+
+    @staticmethod
+    async def breaker(world: World, i: int, how: str) -> None:
+        await getattr(world.barrier, how)()
+        world.log.append((how, i))
+
+    def _spawn(self, role: str, make: Any) -> None:
+        for world in self.worlds:
+            world.roles.append(role)
+            world.spawn(make(world))
+        self.count += 1
+        self.settled = False
+
+    def spawn_one(self) -> None:
+        i = self.count
+        self._spawn("waiter", lambda world: self.waiter(world, i))
+
+    @precondition(lambda self: self.count < MAX_TASKS)
+    @rule(how=st.sampled_from(["abort", "reset"]))
+    def spawn_breaker(self, how: str) -> None:
+        i = self.count
+        self._spawn(how, lambda world: self.breaker(world, i, how))
+
+    @invariant()
+    def indices_in_range(self) -> None:
+        for event, *rest in self.ours.log:
+            if event == "passed":
+                assert 0 <= rest[1] < self.parties
+            elif event == "broken":
+                assert rest[1] in ("Barrier aborted", "Abort or reset of barrier")
+
+    def check_quiescent(self) -> None:
+        world = self.ours
+        barrier = world.barrier
+        live = [r for r, t in zip(world.roles, world.tasks, strict=True) if not t.done()]
+        assert live.count("waiter") == len(live), "abort()/reset() did not finish"
+        state = barrier.statistics().state.value
+        assert state in ("filling", "broken"), f"stuck {state} with nobody inside"
+        if barrier.broken:
+            assert not live, "a task waits at a broken barrier"
+        else:
+            assert barrier.n_waiting == len(live) < self.parties
+
+
 TestLock = LockMachine.TestCase
 TestEvent = EventMachine.TestCase
 TestSemaphore = SemaphoreMachine.TestCase
 TestBoundedSemaphore = BoundedSemaphoreMachine.TestCase
 TestCondition = ConditionMachine.TestCase
-for _case in (TestLock, TestEvent, TestSemaphore, TestBoundedSemaphore, TestCondition):
+TestBarrier = BarrierMachine.TestCase
+for _case in (TestLock, TestEvent, TestSemaphore, TestBoundedSemaphore, TestCondition, TestBarrier):
     _case.settings = FUZZ_SETTINGS
 del _case
