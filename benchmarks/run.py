@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     timeout = 30.0 if args.quick else 300.0
 
     records: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     for rnd in range(rounds):
         for bench in benches:
@@ -265,13 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_pinned": args.cpu,
         "size_scale": args.size_scale,
         "elapsed_s": round(elapsed, 1),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "notes": notes,
     }
     print()
     print(
         f"{rounds} round(s), implementations rotated each round, a fresh process per run; "
         f"GC disabled in the timed region; warm-up run first. Python {meta['python']}, "
-        f"commit {meta['commit']}, {meta['date']}, {elapsed:.0f} s."
+        f"commit {meta['commit']}, {meta['date']}, {elapsed:.0f} s, "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        f"({os.cpu_count()} CPUs)."
     )
     for note in notes:
         print(f"note: {note}")
