@@ -580,6 +580,183 @@ async def runner_cleanup(aio: Any) -> Any:
     return log  # run() appends to it after this returns
 
 
+async def timers(aio: Any) -> Any:
+    loop = aio.get_running_loop()
+    order: list[Any] = []
+    done = loop.create_future()
+    now = loop.time()
+    for i, delay in enumerate([0.02, 0.01, 0.005, 0.0, 0.03]):
+        loop.call_at(now + delay, order.append, i)
+    cancelled = loop.call_later(0.015, order.append, "cancelled")
+    cancelled.cancel()
+    loop.call_soon(order.append, "soon")
+    loop.call_at(now + 0.04, done.set_result, "done")
+    result = await done
+    late = loop.time() - now >= 0.039  # timers may run up to clock_resolution early
+    return [order, cancelled.cancelled(), result, late]
+
+
+async def task_outcomes(aio: Any) -> Any:
+    log: list[Any] = []
+
+    async def ok() -> str:
+        return "value"
+
+    async def bad() -> None:
+        raise ValueError("e")
+
+    good_task, bad_task = aio.create_task(ok()), aio.create_task(bad())
+    await aio.wait([good_task, bad_task])
+    log.append((good_task.result(), exc(bad_task.exception())))
+    try:
+        bad_task.result()
+    except ValueError as error:
+        log.append(("result raised", exc(error)))
+
+    future = aio.get_running_loop().create_future()
+    order: list[int] = []
+    callbacks = [lambda _f, i=i: order.append(i) for i in range(4)]
+    for callback in callbacks:
+        future.add_done_callback(callback)
+    log.append(future.remove_done_callback(callbacks[1]))
+    future.set_result(None)
+    log.append(list(order))  # callbacks are scheduled, not called
+    await aio.sleep(0)
+    log.append(order)
+    log.append(aio.get_event_loop() is aio.get_running_loop())
+    return log
+
+
+async def wait_for_cancelled(aio: Any) -> Any:
+    log: list[Any] = []
+    started = aio.Event()
+
+    async def inner() -> None:
+        started.set()
+        try:
+            await aio.sleep(3600)
+        except aio.CancelledError:
+            log.append("inner cancelled")
+            raise
+
+    outer = aio.create_task(aio.wait_for(inner(), 60))
+    await started.wait()
+    outer.cancel()
+    try:
+        await outer
+    except aio.CancelledError:
+        log.append("outer cancelled")
+    log.append(outer.cancelled())
+
+    async def quick() -> str:
+        return "quick"
+
+    log.append(await aio.wait_for(quick(), 0.5))
+    ready = aio.get_running_loop().create_future()
+    ready.set_result("ready")
+    log.append(await aio.wait_for(ready, 0))
+    return log
+
+
+async def barrier(aio: Any) -> Any:
+    log: list[Any] = []
+    gate = aio.Barrier(3)
+    arrived: list[int] = []
+
+    async def party(i: int) -> int:
+        arrived.append(i)
+        index = await gate.wait()
+        return int(index)
+
+    indices = await aio.gather(*(party(i) for i in range(3)))
+    log.append((sorted(indices), arrived, gate.n_waiting, gate.broken))
+
+    lonely = aio.Barrier(2)
+    waiting = aio.Event()
+
+    async def alone() -> str:
+        waiting.set()
+        try:
+            await lonely.wait()
+        except aio.BrokenBarrierError:
+            return "broken"
+        return "passed"
+
+    task = aio.create_task(alone())
+    await waiting.wait()
+    await aio.sleep(0)
+    await lonely.abort()
+    log.append((await task, lonely.broken))
+    return log
+
+
+async def from_other_threads(aio: Any) -> Any:
+    import concurrent.futures
+
+    loop = aio.get_running_loop()
+
+    async def add(x: int, y: int) -> int:
+        await aio.sleep(0)
+        return x + y
+
+    async def fail() -> None:
+        raise KeyError("from the loop")
+
+    def submit_from_thread() -> Any:
+        result = aio.run_coroutine_threadsafe(add(1, 2), loop).result(timeout=30)
+        try:
+            aio.run_coroutine_threadsafe(fail(), loop).result(timeout=30)
+        except KeyError as error:
+            return [result, exc(error)]
+        return [result, "no error"]
+
+    log = await aio.to_thread(submit_from_thread)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        log.append(await aio.wrap_future(pool.submit(str.upper, "from the pool")))
+        log.append(await loop.run_in_executor(pool, sum, [1, 2, 3]))
+    return log
+
+
+async def socket_io(aio: Any) -> Any:
+    import socket
+
+    loop = aio.get_running_loop()
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    try:
+        payload = bytes(range(256)) * 4096  # 1 MiB: more than one socket buffer
+
+        async def receive_all() -> bytes:
+            received = bytearray()
+            while len(received) < len(payload):
+                chunk = await loop.sock_recv(right, 65536)
+                if not chunk:
+                    break
+                received += chunk
+            return bytes(received)
+
+        receiver = aio.ensure_future(receive_all())
+        await loop.sock_sendall(left, payload)
+        received = await receiver
+
+        readable = loop.create_future()
+
+        def on_readable() -> None:
+            if not readable.done():
+                readable.set_result(right.recv(16))
+
+        loop.add_reader(right.fileno(), on_readable)
+        left.send(b"ping")
+        ping = await readable
+        removed = loop.remove_reader(right.fileno())
+        removed_again = loop.remove_reader(right.fileno())
+        return [received == payload, len(received), ping, removed, removed_again]
+    finally:
+        left.close()
+        right.close()
+
+
 PROGRAMS: dict[str, Program] = {
     program.__name__: program
     for program in (
@@ -597,6 +774,12 @@ PROGRAMS: dict[str, Program] = {
         wait_and_as_completed,
         contexts,
         runner_cleanup,
+        timers,
+        task_outcomes,
+        wait_for_cancelled,
+        barrier,
+        from_other_threads,
+        socket_io,
     )
 }
 
@@ -605,6 +788,8 @@ PROGRAMS: dict[str, Program] = {
 EXPECTED: dict[str, Any] = {
     "gather_return_exceptions": [1, ("ValueError", ("two",)), 3, ("ValueError", ("four",))],
     "threadsafe_flood": [THREADS * CALLS, True],
+    "timers": [["soon", 3, 2, 1, 0, 4], True, "done", True],
+    "socket_io": [True, 1 << 20, b"ping", True, False],
     "queue_shutdown": [
         "put refused",
         1,
