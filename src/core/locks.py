@@ -69,7 +69,7 @@ class _AsyncLockContext:
 
     __slots__ = ()
 
-    async def acquire(self) -> Literal[True]:
+    async def acquire(self) -> Any:
         raise NotImplementedError
 
     def release(self) -> None:
@@ -269,10 +269,9 @@ class Condition(_AsyncLockContext, LoopBound):
         """Return True if the underlying lock is held."""
         return self._lock.locked()
 
-    async def acquire(self) -> Literal[True]:
-        """Acquire the underlying lock; returns True."""
-        await self._lock.acquire()
-        return True
+    async def acquire(self) -> Any:
+        """Acquire the underlying lock; return what its ``acquire()`` returns (True)."""
+        return await self._lock.acquire()
 
     def release(self) -> None:
         """Release the underlying lock."""
