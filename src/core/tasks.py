@@ -79,6 +79,7 @@ _copy_context = contextvars.copy_context
 _getframe = sys._getframe
 _Future_cancel = Future.cancel
 _Future_set_exception = Future.set_exception
+_Future_del = Future.__del__
 
 
 def iscoroutine(obj: object) -> bool:
@@ -120,6 +121,8 @@ class Task(Future[_T]):
             loop = binding.get_event_loop()
         # The Future part, set inline (one call less on the hottest path).
         self._loop = loop
+        # A task that never starts must not complain about being pending.
+        self._log_destroy_pending = False
         self._state = _PENDING
         self._result = None
         self._exception = None
@@ -135,8 +138,6 @@ class Task(Future[_T]):
             self._source_traceback = extract_stack(_getframe(1))
         else:
             self._source_traceback = None
-        # A task that never starts must not complain about being pending.
-        self._log_destroy_pending = False
         self._coro: Any = coro
         self._fut_waiter: Any = None
         self._must_cancel = False
@@ -426,18 +427,20 @@ class Task(Future[_T]):
 
     def __del__(self) -> None:
         try:
-            pending = self._state is _PENDING and self._log_destroy_pending
-        except AttributeError:  # __init__ was skipped
-            pending = False
-        if pending:
-            context: dict[str, Any] = {
-                "task": self,
-                "message": "Task was destroyed but it is pending!",
-            }
-            if self._source_traceback:
-                context["source_traceback"] = self._source_traceback
-            self._loop.call_exception_handler(context)
-        super().__del__()
+            state = self._state
+        except AttributeError:  # __init__ failed before it began
+            return
+        if state is _PENDING:
+            if self._log_destroy_pending:
+                context: dict[str, Any] = {
+                    "task": self,
+                    "message": "Task was destroyed but it is pending!",
+                }
+                if self._source_traceback:
+                    context["source_traceback"] = self._source_traceback
+                self._loop.call_exception_handler(context)
+        elif self._log_tb:
+            _Future_del(self)  # "Task exception was never retrieved"
 
 
 def create_eager_task_factory(

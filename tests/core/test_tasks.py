@@ -169,6 +169,22 @@ def test_non_coroutine_is_refused_quietly(loop: Any, impl: Any) -> None:
     assert loop.reports == []  # and no "destroyed but pending" report
 
 
+def test_failed_construction_stays_quiet(loop: Any) -> None:
+    class Unnamable:
+        def __str__(self) -> str:
+            raise ValueError("no name")
+
+    async def noop() -> None:
+        pass
+
+    coro = noop()
+    with pytest.raises(ValueError, match="no name"):
+        Task(coro, loop=loop, name=Unnamable())
+    coro.close()
+    gc.collect()  # an error in __del__ would fail the test (filterwarnings=error)
+    assert loop.reports == []
+
+
 def test_coroutine_like_object_is_accepted(loop: Any, impl: Any) -> None:
     class CoroLike:
         def send(self, value: Any) -> Any:
