@@ -47,6 +47,15 @@ class Flavour:
     def __repr__(self) -> str:
         return self.name
 
+    def eager_task_factory(self) -> Any:
+        """The eager task factory for this flavour's loops; skip where there is none."""
+        if self.name == "compat-full":
+            return self.api.eager_task_factory
+        factory = getattr(asyncio, "eager_task_factory", None)  # 3.12+
+        if factory is None:
+            pytest.skip("stdlib asyncio gained eager tasks in 3.12")
+        return factory
+
 
 def _make(name: str) -> Flavour:
     if name == "asyncio":

@@ -297,3 +297,29 @@ def test_nested_groups_failure_propagates_as_nested_groups(flavour):
             return type(inner).__name__, [str(e) for e in inner.exceptions]
 
     assert flavour.run(main()) == ("ExceptionGroup", ["deep"])
+
+
+def test_eager_children(flavour):
+    aio = flavour.api
+    factory = flavour.eager_task_factory()
+
+    async def at_once(v):
+        return v
+
+    async def fails_at_once():
+        raise KeyError("eager")
+
+    async def main():
+        aio.get_running_loop().set_task_factory(factory)
+        async with aio.TaskGroup() as tg:
+            first = tg.create_task(at_once(1))
+            already = first.done()
+        try:
+            async with aio.TaskGroup() as tg:
+                tg.create_task(fails_at_once())
+                await aio.sleep(3600)
+        except ExceptionGroup as eg:
+            failure = [type(e).__name__ for e in eg.exceptions]
+        return already, first.result(), failure, aio.current_task().cancelling()
+
+    assert flavour.run(main()) == (True, 1, ["KeyError"], 0)

@@ -917,3 +917,37 @@ def test_wait_for_returns_what_a_stubborn_task_returns_despite_outside_cancel(fl
     # 3.12 semantics everywhere in sansloop (docs/compat.md #4)
     expected = ("cancelled", 1) if flavour.name == "asyncio" and not PY312 else (42, 1)
     assert flavour.run(main()) == expected
+
+
+# ---------------------------------------------------------------- eager tasks
+
+
+def test_gather_and_wait_with_eager_tasks(flavour):
+    aio = flavour.api
+    factory = flavour.eager_task_factory()
+
+    async def at_once(v):
+        return v
+
+    async def after_a_turn(v):
+        await aio.sleep(0)
+        return v
+
+    async def fails_at_once():
+        raise KeyError("eager")
+
+    async def main():
+        aio.get_running_loop().set_task_factory(factory)
+        done_now = aio.create_task(at_once(0))
+        results = await aio.gather(at_once(1), after_a_turn(2), at_once(3))
+        mixed = await aio.gather(at_once(4), fails_at_once(), return_exceptions=True)
+        done, pending = await aio.wait([done_now, aio.create_task(after_a_turn(5))])
+        return (
+            done_now.done(),
+            results,
+            [type(r).__name__ for r in mixed],
+            sorted(t.result() for t in done),
+            pending,
+        )
+
+    assert flavour.run(main()) == (True, [1, 2, 3], ["int", "KeyError"], [0, 5], set())
