@@ -56,6 +56,13 @@ class ExecutorOps:
     def _wrap_concurrent(self, concurrent_future: concurrent.futures.Future[Any]) -> Any:
         return asyncio.wrap_future(concurrent_future, loop=self)
 
+    def _abandon_default_executor(self) -> None:
+        # On close(): no new jobs, and the executor winds down on its own time.
+        self._executor_shutdown_called = True
+        executor, self._default_executor = self._default_executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
     def set_default_executor(self, executor: Any) -> None:
         """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):

@@ -221,27 +221,29 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
         return self._closed
 
     def close(self) -> None:
-        """Close the loop: drop pending callbacks, release the backend."""
-        if self.is_running():
-            raise RuntimeError("Cannot close a running event loop")
+        """Close the loop: drop pending callbacks, release the backend.
+
+        The default executor is told to shut down but not waited for (that is
+        ``shutdown_default_executor()``'s job). Closing twice is harmless.
+        """
         if self._closed:
             return
+        if self._thread_id is not None:
+            raise RuntimeError("Cannot close a running event loop")
+        self._closed = True
         if self._debug:
             logger.debug("Close %r", self)
-        self._closed = True
         self._scheduler.clear()
-        self._executor_shutdown_called = True
-        executor = self._default_executor
-        if executor is not None:
-            self._default_executor = None
-            executor.shutdown(wait=False)
+        self._abandon_default_executor()
         self._backend.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        if not getattr(self, "_closed", True):
-            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
-            if not self.is_running():
-                self.close()
+        # getattr: __init__ may have failed before _closed existed.
+        if getattr(self, "_closed", True):
+            return
+        _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+        if self._thread_id is None:
+            self.close()
 
     # -- one tick ----------------------------------------------------------
 
@@ -411,19 +413,22 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
         context: contextvars.Context | None = None,
     ) -> Any:
         """Wrap *coro* in a task scheduled on this loop."""
-        self._check_closed()
-        if self._task_factory is None:
-            task = self._task_class(coro, loop=self, name=name, context=context)
-            if task._source_traceback:
-                del task._source_traceback[-1]
-        else:
-            if context is None:
-                task = self._task_factory(self, coro)
-            else:
-                task = self._task_factory(self, coro, context=context)
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        factory = self._task_factory
+        if factory is not None:
+            # Factories written for 3.7-3.10 take (loop, coro) only: pass
+            # context= just when there is one, as asyncio 3.11-3.13 does.
+            extra = {} if context is None else {"context": context}
+            made = factory(self, coro, **extra)
             if name is not None:
-                task.set_name(name)
-        return task
+                made.set_name(name)
+            return made
+        made = self._task_class(coro, loop=self, name=name, context=context)
+        stack = made._source_traceback
+        if stack:
+            stack.pop()  # drop this frame: show the caller's line
+        return made
 
     def set_task_factory(self, factory: Any) -> None:
         """Use *factory(loop, coro, **kwargs)* to make tasks (None: the default)."""

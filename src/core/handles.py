@@ -21,7 +21,6 @@ clock or touches the OS.
 from __future__ import annotations
 
 import contextvars
-import reprlib
 from collections.abc import Callable
 from typing import Any
 
