@@ -20,6 +20,7 @@ Nothing here times anything: ``child.py`` does the timing, ``run.py`` the rounds
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -53,6 +54,30 @@ async def call_soon_chain(aio: Any, n: int) -> int:
     if remaining != 0:
         raise AssertionError(f"call_soon chain stopped with {remaining} steps left")
     return n
+
+
+async def call_soon_chain_with_fd(aio: Any, n: int) -> int:
+    """The ``call_soon`` chain while one idle socket is watched by ``add_reader``.
+
+    Any real program watches some fd, and then a loop must poll (with a zero
+    timeout) on every tick; with nothing watched a loop may skip that syscall.
+    This variant shows the tick cost a server sees.
+    """
+    loop = aio.get_running_loop()
+    watched, peer = socket.socketpair()
+    try:
+        loop.add_reader(watched.fileno(), _never_called)
+        try:
+            return await call_soon_chain(aio, n)
+        finally:
+            loop.remove_reader(watched.fileno())
+    finally:
+        watched.close()
+        peer.close()
+
+
+def _never_called() -> None:
+    raise AssertionError("the idle socket became readable")
 
 
 async def timers(aio: Any, n: int) -> int:
@@ -190,6 +215,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
         Benchmark("call_soon", call_soon_chain, 400_000, 2_000, "callback"),
+        Benchmark("call_soon_fd", call_soon_chain_with_fd, 400_000, 2_000, "callback"),
         Benchmark("timers", timers, 150_000, 1_000, "timer"),
         Benchmark("task_gather", task_gather, 100_000, 500, "task"),
         Benchmark("queue_pingpong", queue_pingpong, 100_000, 500, "round trip"),
