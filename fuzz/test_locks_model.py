@@ -344,7 +344,10 @@ class _SemaphoreMachine(_TwoWorlds):
         order = [asked.index(i) for i in granted]
         assert order == sorted(order), f"units granted out of arrival order: {granted}"
         sem = self.ours.sem
-        if self.kind == "BoundedSemaphore":
+        if self.kind == "BoundedSemaphore" and not released:
+            # Only then: asyncio does not count a unit reserved for a woken
+            # waiter, so outside releases beside one can overshoot the bound
+            # once that waiter is cancelled (stdlib 3.11-3.13 do the same).
             assert sem.statistics().value <= self.units
 
     def check_quiescent(self) -> None:
