@@ -114,7 +114,9 @@ def test_quick_subset_against_stock_asyncio_all_pass() -> None:
 def test_overrunning_test_is_counted_as_failed(impl: str) -> None:
     # test_waitfor's tests sleep for tenths of a second; with a 0.05 s
     # per-test timeout some must be cut off and reported as failures.
-    doc = _run("--mode", "loop", "--module", "test_waitfor", "--impl", impl, "--test-timeout", "0.05")
+    doc = _run(
+        "--mode", "loop", "--module", "test_waitfor", "--impl", impl, "--test-timeout", "0.05"
+    )
     (run,) = doc["runs"]
     timed_out = [
         test_id

@@ -246,7 +246,7 @@ def child_env(opts: argparse.Namespace, workdir: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONASYNCIODEBUG", None)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if opts.impl == "sansloop":
+    if opts.impl.startswith("sansloop"):
         probe = subprocess.run(
             [opts.python, "-c", "import sansloop"], capture_output=True, env=env, check=False
         )
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--impl",
         default="sansloop",
-        choices=("sansloop", "asyncio"),
+        choices=("sansloop", "sansloop-full", "asyncio"),
         help="implementation under test (asyncio = check the harness itself)",
     )
     parser.add_argument("--mode", default="both", choices=("class", "loop", "both"))

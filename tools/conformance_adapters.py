@@ -267,7 +267,7 @@ def patch_loop_creation(impl: Impl, tracker: LoopTracker) -> Callable[[], Any]:
             """The stock TestLoop, under a class of its own (reference run)."""
 
     else:
-        VirtualTimeLoop = virtual_time_loop_factory(impl.loop_types[0])
+        VirtualTimeLoop = virtual_time_loop_factory(impl.loop_types[0], impl.loop_mode)
     impl.loop_types = (*impl.loop_types, VirtualTimeLoop)
 
     def new_test_loop(self: Any, gen: Any = None) -> Any:
@@ -319,7 +319,7 @@ class _LoggerViaBaseEvents:
 
 def route_logging(impl: Impl) -> None:
     """Send the implementation's loop logging through ``asyncio.base_events.logger``."""
-    if impl.name != "sansloop":
+    if not impl.name.startswith("sansloop"):
         return
     for name in ("sansloop.compat.errors", "sansloop.compat.loop"):
         try:

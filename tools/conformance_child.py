@@ -210,7 +210,10 @@ def _describe(impl: Any, mode: str) -> dict[str, str]:
             "current_task": _qualname(impl.current_task),
             "all_tasks": _qualname(impl.all_tasks),
         }
-    return {"loop": ", ".join(_qualname(t) for t in impl.loop_types)}
+    return {
+        "loop": ", ".join(_qualname(t) for t in impl.loop_types),
+        "loop_mode": impl.loop_mode,
+    }
 
 
 def _flatten(suite: unittest.TestSuite) -> list[unittest.TestCase]:
@@ -250,6 +253,9 @@ def main() -> int:
     journal = Journal(args.results)
     done = _already_done(args.results)
     faulthandler.enable()
+    # A child started from a background job inherits SIGINT ignored; the
+    # tests (asyncio.Runner's Ctrl-C handling) expect Python's usual handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     full_name = f"test.test_asyncio.{args.module}"
     try:
@@ -288,6 +294,8 @@ def main() -> int:
                 tracker = adapters.LoopTracker(impl)
                 new_loop = adapters.patch_loop_creation(impl, tracker)
                 adapters.route_logging(impl)
+                if impl.loop_mode == "full":
+                    adapters.patch_task_functions(impl)
                 _, replaced = adapters.loop_mode_bindings(module, impl, new_loop)
                 tests = [
                     t

@@ -12,7 +12,11 @@ An implementation answers three questions for the runner:
 
 Two implementations exist:
 
-- ``sansloop``: the thing under test.
+- ``sansloop``: the thing under test; in loop mode its loops are made by
+  ``sansloop.new_event_loop()`` (stdlib Future/Task on our loop).
+- ``sansloop-full``: the same, but loop mode makes full-mode loops
+  (``sansloop.compat.new_event_loop()``): ``create_future``/``create_task``
+  return sansloop's Future and Task, so the tests run on our objects too.
 - ``asyncio``: the stdlib's own pure-Python Future/Task and a plain subclass
   of the platform's default loop. Running the harness against it must report
   (nearly) everything passing: that is how the harness proves that its
@@ -32,7 +36,7 @@ from typing import Any
 
 __all__ = ["Impl", "load_impl", "IMPL_NAMES"]
 
-IMPL_NAMES = ("sansloop", "asyncio")
+IMPL_NAMES = ("sansloop", "sansloop-full", "asyncio")
 
 
 @dataclass
@@ -50,6 +54,9 @@ class Impl:
     introspection: dict[str, Callable[..., Any]] = field(default_factory=dict)
     #: why a class-mode binding is impossible (``None`` when it is possible)
     class_mode_missing: str | None = None
+    #: the ``mode`` our loops are made in ("loop": stdlib futures and tasks on
+    #: our loop; "full": create_future/create_task make ours too)
+    loop_mode: str = "loop"
 
     def is_ours(self, loop: object) -> bool:
         return isinstance(loop, self.loop_types)
@@ -68,7 +75,7 @@ def _first_attr(candidates: list[tuple[str, str]]) -> Any:
     return None
 
 
-def _load_sansloop() -> Impl:
+def _load_sansloop(loop_mode: str = "loop") -> Impl:
     import sansloop.core.binding as binding
 
     try:  # importing compat installs asyncio's loop getters into core
@@ -104,14 +111,17 @@ def _load_sansloop() -> Impl:
         if value is None
     ]
 
-    new_loop = _first_attr([("sansloop", "new_event_loop")])
     loop_class = _first_attr([("sansloop.compat.loop", "EventLoop")])
     if loop_class is None:
         raise ImportError("sansloop.compat.loop.EventLoop is missing")
+    if loop_mode == "loop":
+        new_loop = _first_attr([("sansloop", "new_event_loop")])
+    else:
+        new_loop = _first_attr([("sansloop.compat", "new_event_loop")])
     if new_loop is None:
 
         def new_loop() -> Any:
-            return loop_class(mode="loop")
+            return loop_class(mode=loop_mode)
 
     return Impl(
         name="sansloop",
@@ -123,6 +133,7 @@ def _load_sansloop() -> Impl:
         loop_types=(loop_class,),
         introspection=introspection,
         class_mode_missing=("missing: " + ", ".join(missing)) if missing else None,
+        loop_mode=loop_mode,
     )
 
 
@@ -153,6 +164,10 @@ def load_impl(name: str) -> Impl:
     """Import and describe the implementation called ``name``."""
     if name == "sansloop":
         return _load_sansloop()
+    if name == "sansloop-full":
+        impl = _load_sansloop("full")
+        impl.name = "sansloop-full"
+        return impl
     if name == "asyncio":
         return _load_asyncio()
     raise ValueError(f"unknown implementation {name!r}; choose from {IMPL_NAMES}")

@@ -32,7 +32,7 @@ from typing import Any
 __all__ = ["virtual_time_loop_factory"]
 
 
-def virtual_time_loop_factory(loop_class: type) -> Callable[..., Any]:
+def virtual_time_loop_factory(loop_class: type, mode: str = "loop") -> Callable[..., Any]:
     """``factory(gen=None)`` making ``loop_class`` loops on a virtual clock."""
     from sansloop.backends import default_backend
     from sansloop.backends.base import Backend
@@ -71,7 +71,7 @@ def virtual_time_loop_factory(loop_class: type) -> Callable[..., Any]:
     class VirtualTimeLoop(loop_class):  # type: ignore[misc,valid-type]
         def __init__(self, gen: Callable[[], Generator[Any, Any, Any]] | None = None) -> None:
             self._virtual_backend = VirtualClockBackend()
-            super().__init__(self._virtual_backend)
+            super().__init__(self._virtual_backend, mode=mode)
             if gen is None:
 
                 def gen() -> Generator[Any, Any, Any]:
