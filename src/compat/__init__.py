@@ -15,10 +15,17 @@ import sys as _sys
 
 from ..core import binding as _binding
 from ..core import queues as _core_queues
+from ..core import tasks as _core_tasks
 
 # Our core machines find the running loop the same way stdlib code does, and
 # raise the stdlib's own queue exceptions.
 _binding.install(_asyncio.get_running_loop, _asyncio.get_event_loop)
+# One current-task table for stdlib tasks and ours (asyncio 3.11-3.13 keep it
+# in a dict shared with their C tasks): asyncio.current_task() and
+# asyncio.timeout() in libraries then work inside our tasks too.
+_stdlib_current_tasks = getattr(_asyncio.tasks, "_current_tasks", None)
+if isinstance(_stdlib_current_tasks, dict):
+    _core_tasks.share_current_task_table(_stdlib_current_tasks)
 _core_queues.install_exceptions(
     _asyncio.QueueEmpty, _asyncio.QueueFull, getattr(_asyncio, "QueueShutDown", None)
 )

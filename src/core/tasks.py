@@ -50,6 +50,7 @@ from . import binding
 from .coroinfo import coroutine_stack, format_coroutine, print_coroutine_stack
 from .formatting import extract_stack
 from .futures import _FINISHED, _PENDING, Future, get_future_loop
+from . import taskregistry
 from .taskregistry import (
     _current_tasks,
     _forget,
@@ -61,7 +62,32 @@ from .taskregistry import (
     _unregister_eager_task,
 )
 
-__all__ = ["Task", "iscoroutine", "eager_task_factory", "create_eager_task_factory"]
+__all__ = [
+    "Task",
+    "iscoroutine",
+    "eager_task_factory",
+    "create_eager_task_factory",
+    "share_current_task_table",
+]
+
+
+def share_current_task_table(table: dict[Any, Any]) -> None:
+    """Keep "which task runs on which loop" in *table* from now on.
+
+    Whoever embeds core may hand over another implementation's table so that
+    both agree on the current task: ``sansloop.compat`` passes stdlib
+    asyncio's own (the dict its C tasks use on 3.11-3.13), so that
+    ``asyncio.current_task()`` -- and with it ``asyncio.timeout()`` in a
+    library -- sees our tasks, and our registry sees stdlib's. Only allowed
+    while no task is running anywhere.
+    """
+    global _current_tasks
+    if table is _current_tasks:
+        return
+    if _current_tasks:
+        raise RuntimeError("cannot switch the current-task table while a task is running")
+    _current_tasks = table
+    taskregistry._current_tasks = table
 
 _T = TypeVar("_T")
 
