@@ -46,11 +46,10 @@ from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, FrameType, GeneratorType, GenericAlias
 from typing import Any, TextIO, TypeVar
 
-from . import binding
+from . import binding, taskregistry
 from .coroinfo import coroutine_stack, format_coroutine, print_coroutine_stack
 from .formatting import extract_stack
 from .futures import _FINISHED, _PENDING, Future, get_future_loop
-from . import taskregistry
 from .taskregistry import (
     _current_tasks,
     _forget,
