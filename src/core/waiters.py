@@ -185,10 +185,11 @@ class LoopBound:
     """asyncio's lazy loop binding for primitives that park futures.
 
     ``_loop`` is None until the first ``_get_loop()``; it is a plain attribute so
-    that callers (and asyncio's own tests) may pre-bind an object.
+    that callers (and asyncio's own tests) may pre-bind an object. Instances are
+    weak-referenceable, as asyncio's are (per-key lock caches rely on it).
     """
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "__weakref__")
 
     _loop: Any
 

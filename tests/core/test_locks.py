@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 
 import pytest
 
@@ -724,6 +725,26 @@ def test_semaphore_statistics(run):
         assert locks.Semaphore(3).statistics() == locks.SemaphoreStatistics(3, 0, None)
 
     run(main())
+
+
+# ---------------------------------------------------------------------------
+# common
+
+
+def test_primitives_are_weak_referenceable_and_subclassable(sync_impl):
+    cache = weakref.WeakValueDictionary()
+    for name in ("Lock", "Event", "Condition", "Semaphore", "BoundedSemaphore", "Barrier", "Queue"):
+        cls = getattr(sync_impl, name)
+        made = cls(2) if name == "Barrier" else cls()
+        cache[name] = made
+        assert cache[name] is made
+
+        class Custom(cls):
+            pass
+
+        custom = Custom(2) if name == "Barrier" else Custom()
+        custom.note = "subclasses may add attributes"
+        assert custom.note
 
 
 # ---------------------------------------------------------------------------
