@@ -384,6 +384,10 @@ async def wait(
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"Invalid return_when value: {return_when}")
     futs = _ordered_unique(fs)
+    if not futs:
+        # An empty iterator passes the check above; waiting on nothing would
+        # never end (asyncio trips an internal assert here).
+        raise ValueError("Set of Tasks/Futures is empty.")
     if any(iscoroutine(f) for f in futs):
         raise TypeError("Passing coroutines is forbidden, use tasks explicitly.")
     loop = asyncio.get_running_loop()
