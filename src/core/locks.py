@@ -277,6 +277,10 @@ class Condition(_AsyncLockContext, LoopBound):
         """Release the underlying lock."""
         self._lock.release()
 
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()  # one coroutine frame fewer than via acquire()
+        return None
+
     async def wait(self) -> Literal[True]:
         """Release the lock, wait to be notified, re-take the lock; return True.
 
