@@ -46,7 +46,11 @@ __all__ = ["Waiter", "WaiterQueue", "LoopBound"]
 
 
 class Waiter(Protocol):
-    """What core needs from a parked future (asyncio.Future satisfies it)."""
+    """What core needs from a parked future (asyncio.Future satisfies it).
+
+    Waiters are also keys of a dict, so they must hash and compare by identity
+    (the default for objects; asyncio's and sansloop's futures do).
+    """
 
     def done(self) -> bool: ...
 
