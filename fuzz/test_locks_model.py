@@ -552,12 +552,15 @@ class BarrierMachine(_TwoWorlds):
             assert barrier.n_waiting == len(live) < self.parties
 
 
-TestLock = LockMachine.TestCase
-TestEvent = EventMachine.TestCase
-TestSemaphore = SemaphoreMachine.TestCase
-TestBoundedSemaphore = BoundedSemaphoreMachine.TestCase
-TestCondition = ConditionMachine.TestCase
-TestBarrier = BarrierMachine.TestCase
-for _case in (TestLock, TestEvent, TestSemaphore, TestBoundedSemaphore, TestCondition, TestBarrier):
-    _case.settings = FUZZ_SETTINGS
-del _case
+def _as_test(machine: type[RuleBasedStateMachine]) -> Any:
+    case = machine.TestCase
+    case.settings = FUZZ_SETTINGS
+    return case
+
+
+TestLock = _as_test(LockMachine)
+TestEvent = _as_test(EventMachine)
+TestSemaphore = _as_test(SemaphoreMachine)
+TestBoundedSemaphore = _as_test(BoundedSemaphoreMachine)
+TestCondition = _as_test(ConditionMachine)
+TestBarrier = _as_test(BarrierMachine)

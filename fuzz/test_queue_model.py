@@ -303,12 +303,15 @@ class ShutdownQueueMachine(_QueueMachine):
     kind, maxsize, fuzz_shutdown = "Queue", 1, True
 
 
-TestFifoQueue = FifoQueueMachine.TestCase
-TestLifoQueue = LifoQueueMachine.TestCase
-TestPriorityQueue = PriorityQueueMachine.TestCase
-TestShutdownQueue = ShutdownQueueMachine.TestCase
-for _case in (TestFifoQueue, TestLifoQueue, TestPriorityQueue, TestShutdownQueue):
-    _case.settings = FUZZ_SETTINGS
-del _case
+def _as_test(machine: type[RuleBasedStateMachine]) -> Any:
+    case = machine.TestCase
+    case.settings = FUZZ_SETTINGS
+    return case
+
+
+TestFifoQueue = _as_test(FifoQueueMachine)
+TestLifoQueue = _as_test(LifoQueueMachine)
+TestPriorityQueue = _as_test(PriorityQueueMachine)
+TestShutdownQueue = _as_test(ShutdownQueueMachine)
 
 assert queues.QueueEmpty is asyncio.QueueEmpty  # sync_worlds installed the stdlib's classes
