@@ -2,8 +2,8 @@
 
 Hypothesis writes a small concurrent program -- a few child coroutines, each a
 list of steps (yield a turn, raise, cancel a sibling, run a sub-coroutine
-under ``shield``, ``timeout(0)``, ``wait_for(..., 0)``, ``gather``, catch a
-cancellation and go on) -- and a way to run the children (``TaskGroup``,
+under ``shield``, ``timeout(0)``, ``wait_for(..., 0)``, ``gather``, a nested
+``TaskGroup`` with a failing member, catch a cancellation and go on) -- and a way to run the children (``TaskGroup``,
 ``gather`` with or without ``return_exceptions``, ``wait``). The program runs
 once with ``import asyncio`` (stdlib, its own loop) and once with
 ``import sansloop.compat as asyncio`` (full mode: our loop, futures, tasks and
@@ -49,6 +49,11 @@ step = st.one_of(
     st.tuples(st.just("wait_for_none"), small),
     st.tuples(st.just("gather"), st.lists(small, min_size=1, max_size=3), st.booleans()),
     st.tuples(st.just("absorb"), small),
+    st.tuples(
+        st.just("subgroup"),
+        st.lists(small, min_size=1, max_size=3),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=2)),
+    ),
 )
 
 program = st.fixed_dictionaries(
@@ -75,6 +80,10 @@ async def _interpret(aio: Any, spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(n):
             await aio.sleep(0)
         return n
+
+    async def fail_after(n: int) -> None:
+        await turns(n)
+        raise LookupError(n)
 
     async def child(index: int, steps: list[tuple[Any, ...]]) -> str:
         log = logs[index].append
@@ -109,6 +118,15 @@ async def _interpret(aio: Any, spec: dict[str, Any]) -> dict[str, Any]:
                     *(turns(n) for n in counts), return_exceptions=return_exceptions
                 )
                 log((position, "gather", got))
+            elif kind == "subgroup":
+                counts, failing = args
+                try:
+                    async with aio.TaskGroup() as sub:
+                        for k, n in enumerate(counts):
+                            sub.create_task(fail_after(n) if k == failing else turns(n))
+                    log((position, "subgroup ok"))
+                except BaseExceptionGroup as eg:
+                    log((position, "subgroup", _describe(eg)))
             elif kind == "absorb":
                 try:
                     await turns(args[0] + 1)
