@@ -954,3 +954,51 @@ def test_gather_and_wait_with_eager_tasks(flavour):
         )
 
     assert flavour.run(main()) == (True, [1, 2, 3], ["int", "KeyError"], [0, 5], set())
+
+
+# ---------------------------------------------------------------- more bad input
+
+
+def test_bad_input_types(flavour):
+    aio = flavour.api
+
+    async def main():
+        errors = []
+        for make in (
+            lambda: aio.create_task(1),
+            lambda: aio.shield(1),
+            lambda: aio.ensure_future("text"),
+        ):
+            try:
+                make()
+            except TypeError:
+                errors.append("TypeError")
+        try:
+            await aio.wait_for(1, 10)
+        except TypeError:
+            errors.append("TypeError")
+        try:
+            aio.wrap_future(42)
+        except AssertionError:
+            errors.append("AssertionError")
+        plain = [c for c in aio.as_completed([])]
+        return errors, plain
+
+    assert flavour.run(main()) == (["TypeError"] * 4 + ["AssertionError"], [])
+
+
+def test_ensure_future_on_a_closed_loop_closes_the_coroutine(flavour):
+    aio = flavour.api
+    loop = flavour.new_loop()
+    loop.close()
+    started = []
+
+    async def body():
+        started.append(True)
+
+    coro = body()
+    with pytest.raises(RuntimeError, match="closed"):
+        aio.ensure_future(coro, loop=loop)
+    # closed by ensure_future: closing again is a no-op and it never ran
+    assert coro.cr_frame is None
+    assert started == []
