@@ -284,7 +284,15 @@ def patch_loop_creation(impl: Impl, tracker: LoopTracker) -> Callable[[], Any]:
 
     stock_selector_loop = asyncio.SelectorEventLoop
 
-    class SubstitutedLoop:
+    class SubstitutedMeta(type):
+        # isinstance(loop, asyncio.EventLoop) must hold for what the name makes
+        def __instancecheck__(cls, obj: object) -> bool:
+            return impl.is_ours(obj) or isinstance(obj, stock_selector_loop)
+
+        def __subclasscheck__(cls, sub: type) -> bool:
+            return issubclass(sub, (*impl.loop_types, stock_selector_loop))
+
+    class SubstitutedLoop(metaclass=SubstitutedMeta):
         """Stands for asyncio.SelectorEventLoop/EventLoop: ours unless a selector is given."""
 
         def __new__(cls, selector: Any = None) -> Any:
