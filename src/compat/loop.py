@@ -63,6 +63,11 @@ MAX_POLL_TIMEOUT = 24 * 3600.0
 
 
 def _debug_from_environment() -> bool:
+    # asyncio's own answer (PYTHONASYNCIODEBUG, -X dev), so that code and tests
+    # that adjust it see our loops follow.
+    is_debug_mode = getattr(asyncio.coroutines, "_is_debug_mode", None)
+    if is_debug_mode is not None:
+        return bool(is_debug_mode())
     return sys.flags.dev_mode or (
         not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
     )

@@ -39,3 +39,25 @@ def all_tasks(loop: Any = None) -> set[Any]:
     found = set(asyncio.all_tasks(loop))
     found.update(_core.all_tasks(loop))
     return found
+
+
+def pending_tasks(loop: Any = None) -> list[Any]:
+    """The not-yet-done tasks of *loop* as a list in a reproducible order.
+
+    Ours come first, in creation order (from the core registry); stdlib tasks
+    follow, ordered by their "Task-N" creation number where they have one.
+    Shutdown code cancels in this order so a simulated run replays exactly.
+    """
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    ours = _core.pending_tasks(loop)
+    known = set(ours)
+    theirs = [task for task in asyncio.all_tasks(loop) if task not in known]
+    theirs.sort(key=_creation_number)
+    return ours + theirs
+
+
+def _creation_number(task: Any) -> tuple[int, str]:
+    name = task.get_name()
+    number = name[5:] if name.startswith("Task-") else ""
+    return (int(number), name) if number.isdigit() else (-1, name)

@@ -36,7 +36,7 @@ from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from .coroutines import iscoroutine
-from .registry import all_tasks
+from .registry import pending_tasks
 from .tasks import gather
 
 __all__ = ["Runner", "run"]
@@ -229,7 +229,7 @@ async def _shutdown_default_executor(loop: Any) -> None:
 
 def _cancel_leftover_tasks(loop: Any) -> None:
     """Cancel every unfinished task of *loop*, wait for them, report their errors."""
-    leftovers = all_tasks(loop)
+    leftovers = pending_tasks(loop)
     if not leftovers:
         return
     for task in leftovers:

@@ -22,10 +22,6 @@ KNOWN_DEVIATIONS = {
     "test.test_asyncio.test_waitfor.AsyncioWaitForTest.test_wait_for_self_cancellation": (
         "pins 3.11's wait_for; sansloop has 3.12's on every version (docs/compat.md #4)"
     ),
-    "test.test_asyncio.test_runners.RunTests.test_asyncio_run_debug": (
-        "patches asyncio.coroutines._is_debug_mode, which the sansloop loop does not "
-        "consult for its default debug flag"
-    ),
 }
 
 
