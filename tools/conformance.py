@@ -31,6 +31,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -335,6 +336,36 @@ def acceptance(runs: list[ModuleRun]) -> dict[str, Any]:
     return out
 
 
+_FRAME = re.compile(r'File "([^"]+)", line \d+, in (\w+)')
+
+
+def cause_of(detail: str) -> str:
+    """A short name for why a test failed, to group failures by root cause."""
+    lines = detail.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if last.startswith(("TIMEOUT", "CRASH", "HANG", "NOT RUN")):
+        return last.split(":")[0]
+    if "TestTimeout" in last:
+        return "TIMEOUT"
+    if last.strip() == "NotImplementedError":
+        frames = _FRAME.findall(detail)
+        for path, func in reversed(frames):
+            if path.endswith(os.path.join("asyncio", "events.py")):
+                return f"NotImplementedError: loop.{func}()"
+    return last[:120]
+
+
+def causes(runs: list[ModuleRun]) -> list[tuple[int, str, list[str]]]:
+    """(count, cause, example test ids), most frequent first."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        for test_id, rec in sorted(run.tests.items()):
+            if rec["status"] in ("failed", "error"):
+                key = cause_of(rec.get("detail", ""))
+                groups.setdefault(key, []).append(f"[{run.mode}] {run.module}::{test_id}")
+    return sorted(((len(v), k, v[:3]) for k, v in groups.items()), key=lambda t: (-t[0], t[1]))
+
+
 def render_failures(runs: list[ModuleRun]) -> str:
     lines = []
     for run in runs:
@@ -346,6 +377,9 @@ def render_failures(runs: list[ModuleRun]) -> str:
         for fx in run.fixture_errors:
             last = fx["detail"].strip().splitlines()[-1:] or [""]
             lines.append(f"[{run.mode}] {run.module}: fixture error in {fx['fixture']}: {last[0]}")
+    lines.append("failures by cause:")
+    for count, cause, examples in causes(runs):
+        lines.append(f"  {count:4}  {cause}   e.g. {examples[0]}")
     return "\n".join(lines)
 
 
@@ -414,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                     for r in runs
                 ],
                 "acceptance": acceptance(runs),
+                "causes": [{"count": n, "cause": c, "examples": ex} for n, c, ex in causes(runs)],
             }
             json.dump(doc, sys.stdout, indent=1)
             print()
