@@ -7,7 +7,9 @@ traceback attached. Tools grep these lines, so we keep the shape.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +55,20 @@ def log_exception_context(context: dict[str, Any], current_handle: Any = None) -
     logger.error("\n".join(lines), exc_info=exc_info)
 
 
+# From 3.12 a custom handler runs in the contextvars context of the task,
+# future or handle that failed, so it can read the request id a library set.
+_HANDLER_IN_ORIGIN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _origin_context(context: dict[str, Any]) -> contextvars.Context | None:
+    for key in ("task", "future", "handle"):
+        origin = context.get(key)
+        if origin is not None:
+            get_context = getattr(origin, "get_context", None)
+            return get_context() if get_context is not None else None
+    return None
+
+
 class ExceptionHandling:
     """The loop's exception-handler methods (a mixin of ``EventLoop``)."""
 
@@ -85,8 +101,11 @@ class ExceptionHandling:
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            self._current_handler_context = context
-            handler(self, context)
+            runs_in = _origin_context(context) if _HANDLER_IN_ORIGIN_CONTEXT else None
+            if runs_in is None:
+                handler(self, context)
+            else:
+                runs_in.run(handler, self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

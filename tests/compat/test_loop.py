@@ -395,3 +395,32 @@ def test_unclosed_loop_warns(loop_factory):
     with pytest.warns(ResourceWarning, match="unclosed event loop"):
         del loop
         gc.collect()
+
+
+def test_custom_exception_handler_context_follows_the_python_version(loop):
+    # 3.12+: the handler runs in the failing handle's context; before: in the loop's.
+    import sys
+
+    var = contextvars.ContextVar("request", default="none")
+    seen = []
+    loop.set_exception_handler(lambda lp, ctx: seen.append(var.get()))
+    context = contextvars.copy_context()
+    context.run(var.set, "request-7")
+
+    def boom():
+        raise RuntimeError
+
+    loop.call_soon(boom, context=context)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == (["request-7"] if sys.version_info >= (3, 12) else ["none"])
+
+
+def test_mock_callables_are_accepted(loop):
+    from unittest import mock
+
+    callback = mock.Mock()
+    loop.call_soon(callback, 1)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    callback.assert_called_once_with(1)
