@@ -18,7 +18,7 @@ implementation:
   which repeats better than wall time;
 - the median CPU microseconds per op.
 
-Each child warms up with a run at a tenth of the size and times one run with GC
+Each child warms up with one full-size run and times the next one with GC
 disabled. ``--quick`` uses tiny sizes and one round (a CI smoke run, well under
 30 s); its figures mean nothing. Results go to ``benchmarks/results/`` as JSON
 unless ``--no-save``.
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{rounds} round(s), implementations rotated each round, a fresh process per run; "
-        f"GC disabled in the timed region; warm-up run first. Python {meta['python']}, "
+        f"GC disabled in the timed region; a full-size warm-up run first. Python {meta['python']}, "
         f"commit {meta['commit']}, {meta['date']}, {elapsed:.0f} s, "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
         f"({os.cpu_count()} CPUs)."
