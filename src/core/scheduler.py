@@ -112,15 +112,18 @@ class Scheduler:
         remaining = [entry for entry in timers if entry[0] >= deadline]
         heapq.heapify(remaining)
         self._timers = remaining
-        due.sort()
-        ready = self.ready
+        # Drop the cancelled ones before sorting: cancel-heavy code would
+        # otherwise pay the sort for timers that never run.
+        live = []
         for entry in due:
             timer = entry[2]
             timer._scheduled = False
             if timer._cancelled:
                 self._cancelled_timers -= 1
             else:
-                ready.append(timer)
+                live.append(entry)
+        live.sort()
+        self.ready.extend([entry[2] for entry in live])
 
     def run_ready(self) -> None:
         """Run the callbacks that are ready now; later arrivals wait a tick."""
