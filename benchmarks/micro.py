@@ -20,8 +20,9 @@ Nothing here times anything: ``child.py`` does the timing, ``run.py`` the rounds
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -56,6 +57,21 @@ async def call_soon_chain(aio: Any, n: int) -> int:
     return n
 
 
+@contextlib.contextmanager
+def _idle_socket_watched(loop: Any) -> Iterator[None]:
+    """Watch one idle socket with ``add_reader``, as any server's loop does."""
+    watched, peer = socket.socketpair()
+    try:
+        loop.add_reader(watched.fileno(), _never_called)
+        try:
+            yield
+        finally:
+            loop.remove_reader(watched.fileno())
+    finally:
+        watched.close()
+        peer.close()
+
+
 async def call_soon_chain_with_fd(aio: Any, n: int) -> int:
     """The ``call_soon`` chain while one idle socket is watched by ``add_reader``.
 
@@ -63,17 +79,8 @@ async def call_soon_chain_with_fd(aio: Any, n: int) -> int:
     timeout) on every tick; with nothing watched a loop may skip that syscall.
     This variant shows the tick cost a server sees.
     """
-    loop = aio.get_running_loop()
-    watched, peer = socket.socketpair()
-    try:
-        loop.add_reader(watched.fileno(), _never_called)
-        try:
-            return await call_soon_chain(aio, n)
-        finally:
-            loop.remove_reader(watched.fileno())
-    finally:
-        watched.close()
-        peer.close()
+    with _idle_socket_watched(aio.get_running_loop()):
+        return await call_soon_chain(aio, n)
 
 
 def _never_called() -> None:
@@ -114,6 +121,50 @@ async def timers(aio: Any, n: int) -> int:
             if when < last:
                 raise AssertionError("timers fired out of deadline order")
             last = when
+    return n
+
+
+LONG_TIMERS = 1000
+
+
+async def timeout_churn(aio: Any, n: int) -> int:
+    """A timeout armed and disarmed *n* times, with ``LONG_TIMERS`` others pending.
+
+    The pattern of ``asyncio.timeout()`` / ``wait_for`` in a server: each step
+    cancels the previous step's 60 s timer, arms a new one and reschedules
+    itself with ``call_soon``; none of these timers ever fires. The heap holds
+    ``LONG_TIMERS`` far-off timers throughout, so cancelled entries pile up on
+    top of a real heap and the loop's lazy removal and compaction do the work.
+    One idle socket is watched, as in a server, so every tick polls.
+    """
+    loop = aio.get_running_loop()
+    with _idle_socket_watched(loop):
+        return await _timeout_churn(loop, n)
+
+
+async def _timeout_churn(loop: Any, n: int) -> int:
+    pending = [loop.call_later(3600.0 + i, _never_called) for i in range(LONG_TIMERS)]
+    done = loop.create_future()
+    remaining = n
+    armed = None
+
+    def step() -> None:
+        nonlocal remaining, armed
+        if armed is not None:
+            armed.cancel()
+        remaining -= 1
+        if remaining:
+            armed = loop.call_later(60.0, _never_called)
+            loop.call_soon(step)
+        else:
+            done.set_result(None)
+
+    loop.call_soon(step)
+    await done
+    for handle in pending:
+        handle.cancel()
+    if remaining != 0:
+        raise AssertionError(f"timeout churn stopped with {remaining} steps left")
     return n
 
 
@@ -217,6 +268,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("call_soon", call_soon_chain, 400_000, 2_000, "callback"),
         Benchmark("call_soon_fd", call_soon_chain_with_fd, 400_000, 2_000, "callback"),
         Benchmark("timers", timers, 150_000, 1_000, "timer"),
+        Benchmark("timeout_churn", timeout_churn, 200_000, 2_000, "arm+disarm"),
         Benchmark("task_gather", task_gather, 100_000, 500, "task"),
         Benchmark("queue_pingpong", queue_pingpong, 100_000, 500, "round trip"),
         Benchmark("lock_contention", lock_contention, 100_000, 500, "acquire"),
