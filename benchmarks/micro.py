@@ -36,7 +36,8 @@ async def call_soon_chain(aio: Any, n: int) -> int:
     """One callback that reschedules itself with ``call_soon`` until it ran *n* times.
 
     One callback per loop iteration: this measures the cost of a tick (ready
-    queue, the zero-timeout poll, the handle) as much as ``call_soon`` itself.
+    queue, handle, and the zero-timeout poll if the loop does one with no fd
+    watched; see ``call_soon_fd``) as much as ``call_soon`` itself.
     """
     loop = aio.get_running_loop()
     done = loop.create_future()
