@@ -42,8 +42,12 @@ from ..core.interest import MODIFY, READ, REGISTER, UNREGISTER, WRITE, InterestT
 from ..core.scheduler import Scheduler
 from .asyncgens import AsyncGenOps
 from .callbacks import check_callback
+from .connections import ConnectionOps
+from .datagrams import DatagramOps
 from .errors import ExceptionHandling, logger
 from .executors import ExecutorOps
+from .sendfile import SendfileOps
+from .servers import ServerOps
 
 try:
     from .sockets import SocketOps
@@ -94,7 +98,17 @@ def _stop_when_done(future: Any) -> None:
     future.get_loop().stop()
 
 
-class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.AbstractEventLoop):
+class EventLoop(
+    ConnectionOps,
+    ServerOps,
+    DatagramOps,
+    SendfileOps,
+    SocketOps,
+    ExecutorOps,
+    AsyncGenOps,
+    ExceptionHandling,
+    asyncio.AbstractEventLoop,
+):
     """An asyncio event loop driven by a sansloop backend."""
 
     def __init__(self, backend: Backend | None = None, *, mode: str = "loop") -> None:
@@ -129,6 +143,9 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
         self._executor_shutdown_called = False
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
+        # fd -> the transport that owns it; add_reader() and friends refuse
+        # such fds, as asyncio does (two owners of one fd lose data).
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._coroutine_origin_tracking = False
         self._coroutine_origin_depth_saved: int | None = None
 
@@ -485,8 +502,16 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
         previous.cancel()
         return True
 
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        """RuntimeError if a transport owns *fd* (it must not be watched twice)."""
+        fileno = _file_descriptor(fd)
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
     def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable."""
+        self._ensure_fd_no_transport(fd)
         self._add_reader(fd, callback, *args)
 
     def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
@@ -501,6 +526,10 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching *fd* for reading; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_reader(fd)
+
+    def _remove_reader(self, fd: Any) -> bool:
         fd = _file_descriptor(fd)
         if self._closed:
             return False
@@ -508,6 +537,7 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is writable."""
+        self._ensure_fd_no_transport(fd)
         self._add_writer(fd, callback, *args)
 
     def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
@@ -521,6 +551,10 @@ class EventLoop(SocketOps, ExecutorOps, AsyncGenOps, ExceptionHandling, asyncio.
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching *fd* for writing; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_writer(fd)
+
+    def _remove_writer(self, fd: Any) -> bool:
         fd = _file_descriptor(fd)
         if self._closed:
             return False

@@ -212,8 +212,9 @@ class SocketOps:
     slow_callback_duration: float
     _add_reader: Callable[..., Any]
     _add_writer: Callable[..., Any]
-    remove_reader: Callable[[Any], bool]
-    remove_writer: Callable[[Any], bool]
+    _remove_reader: Callable[[Any], bool]
+    _remove_writer: Callable[[Any], bool]
+    _ensure_fd_no_transport: Callable[[Any], None]
     create_future: Callable[[], Any]
     run_in_executor: Callable[..., Any]
     get_debug: Callable[[], bool]
@@ -225,16 +226,17 @@ class SocketOps:
         # Done callback: drop the interest unless it was replaced meanwhile
         # (a replaced or removed handle is cancelled by the loop).
         if not handle.cancelled():
-            self.remove_reader(fd)
+            self._remove_reader(fd)
 
     def _forget_writer(self, fd: int, handle: Any, fut: Any) -> None:
         if not handle.cancelled():
-            self.remove_writer(fd)
+            self._remove_writer(fd)
 
     async def _wait_readable(self, sock: Any, callback: Callable[..., Any], *args: Any) -> Any:
         """Call ``callback(fut, *args)`` whenever *sock* is readable; await fut."""
         fut = self.create_future()
         fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
         handle = self._add_reader(fd, callback, fut, *args)
         fut.add_done_callback(functools.partial(self._forget_reader, fd, handle))
         return await fut
@@ -243,6 +245,7 @@ class SocketOps:
         """Call ``callback(fut, *args)`` whenever *sock* is writable; await fut."""
         fut = self.create_future()
         fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
         handle = self._add_writer(fd, callback, fut, *args)
         fut.add_done_callback(functools.partial(self._forget_writer, fd, handle))
         return await fut
@@ -332,6 +335,7 @@ class SocketOps:
         progress = _SendAll(self.create_future(), sock, view, sent)
         fut = progress.fut
         fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
         handle = self._add_writer(fd, progress.on_writable)
         fut.add_done_callback(functools.partial(self._forget_writer, fd, handle))
         await fut
