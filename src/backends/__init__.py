@@ -27,11 +27,15 @@ def available_backends() -> list[str]:
 
 
 def get_backend(name: str) -> Backend:
-    """Make a new backend by name ('epoll', 'poll', 'selectors', ...)."""
+    """Make a new backend by name ('epoll', 'kqueue', 'poll', 'selectors')."""
     if name == "epoll":
         from .epoll import EpollBackend
 
         return EpollBackend()
+    if name == "kqueue":
+        from .kqueue import KqueueBackend  # ValueError where select has no kqueue
+
+        return KqueueBackend()
     if name == "poll":
         from .poll import PollBackend
 
