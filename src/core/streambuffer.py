@@ -378,16 +378,19 @@ class StreamBuffer:
             raise self._exception
         buffer = self._buffer
         size = len(buffer)
+        # The scan resumes where the last one with these separators stopped
+        # (no separator starts before it); the answer is the same as a scan of
+        # the whole buffer, which is what asyncio does on each call.
         offset = self._scan_offset if self._scan_seps == seps else 0
-        min_len = len(seps[0])
-        if size - offset >= min_len:
+        if size >= len(seps[0]):
             start = -1
             end = -1
-            for sep in seps:
-                found = buffer.find(sep, offset)
-                if found != -1 and (end == -1 or found + len(sep) < end):
-                    start = found
-                    end = found + len(sep)
+            if size - offset >= len(seps[0]):
+                for sep in seps:
+                    found = buffer.find(sep, offset)
+                    if found != -1 and (end == -1 or found + len(sep) < end):
+                        start = found
+                        end = found + len(sep)
             if end != -1:
                 if start > self._limit:
                     raise LimitOverrunError(
@@ -398,7 +401,7 @@ class StreamBuffer:
                 self._consumed()
                 return data
             # No separator can start before this point: the longest one would
-            # have to end beyond the buffer.
+            # have to end beyond the buffer. Past the limit, the chunk is too long.
             offset = max(0, size + 1 - len(seps[-1]))
             self._scan_seps = seps
             self._scan_offset = offset
