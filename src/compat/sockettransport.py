@@ -1,0 +1,568 @@
+"""SocketTransport: asyncio's stream transport over a non-blocking socket.
+
+``SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None)``
+is an ``asyncio.Transport`` (stdlib's class, for isinstance) for TCP and Unix
+stream sockets. It pairs two core machines with the socket:
+
+- ``TransportLifecycle`` (core.transportstate) decides the lifecycle: every
+  user call and I/O result is fed to it, and the actions it returns (watch or
+  stop watching the fd, shut down the write side, call eof_received, discard
+  the buffer, lose the connection) are performed here, in order. That is what
+  makes ``connection_lost`` happen exactly once, ``close()`` flush and
+  ``abort()`` discard.
+- ``WriteFlowControl`` (core.flowcontrol) counts buffered bytes and says when
+  the protocol must hear ``pause_writing()``/``resume_writing()``; write() and
+  writelines() both go through it (writelines pauses too: CVE-2024-12254).
+
+Construction (as asyncio's selector transport): the socket is made
+non-blocking (TCP_NODELAY for TCP), the transport registers itself in
+``loop._transports`` and with ``server._attach(self)``; then, via call_soon,
+``protocol.connection_made(self)``, reading starts, and *waiter* (if any) gets
+``None`` unless cancelled. Cleanup after connection_lost: the socket is closed,
+the transport leaves ``loop._transports`` and ``server._detach(self)`` runs.
+
+Receiving: an ``asyncio.BufferedProtocol`` receives in place
+(``recv_into(protocol.get_buffer(-1))`` then ``buffer_updated(n)``); a plain
+Protocol's bytes are received into one 256 KiB buffer per loop and copied out
+(``bytes(view[:n])``), instead of allocating 256 KiB per ``recv`` as stdlib does.
+
+Sending: write() tries ``send`` at once when nothing is buffered and buffers the
+rest (a bytearray or memoryview is copied: the caller may reuse it); the writer
+callback flushes with ``sendmsg`` over the buffered chunks.
+
+Errors follow asyncio: OSErrors of the connection (reset, broken pipe) lose the
+connection with the exception and are logged only in debug mode; other errors
+(a protocol callback raised) go to the loop's exception handler first. Writes
+after the connection was lost are dropped and counted; from the fifth on each
+logs "socket.send() raised exception." (LOG_THRESHOLD_FOR_CONNLOST_WRITES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import socket
+import sys
+import warnings
+import weakref
+from asyncio import constants as _aio_constants
+from typing import Any
+
+from ..core.flowcontrol import WriteFlowControl
+from ..core.transportstate import (
+    CLOSING_STATES,
+    LOST_STATES,
+    READING_STATES,
+    WRITE_EOF_STATES,
+    Action,
+    Input,
+    TransportLifecycle,
+)
+from .errors import logger
+from .transports import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    set_nodelay,
+    signal_protocol,
+    socket_extra,
+)
+
+__all__ = ["SocketTransport"]
+
+#: Bytes asked of one receive (asyncio's max_size for socket transports).
+MAX_RECV = 256 * 1024
+
+_HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+try:
+    #: Chunks per sendmsg (the kernel's iovec limit).
+    _IOV_MAX = min(socket.sysconf("SC_IOV_MAX"), 1024)  # type: ignore[attr-defined]
+except (AttributeError, OSError, ValueError):
+    _IOV_MAX = 16
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+# One receive buffer per loop for plain protocols: a loop runs one callback at a
+# time and data_received gets a copy, so transports of a loop can share it.
+_read_buffers: weakref.WeakKeyDictionary[Any, memoryview] = weakref.WeakKeyDictionary()
+
+
+def _read_buffer(loop: Any) -> memoryview:
+    try:
+        view = _read_buffers.get(loop)
+    except TypeError:  # a loop that cannot be weakly referenced
+        return memoryview(bytearray(MAX_RECV))
+    if view is None:
+        view = memoryview(bytearray(MAX_RECV))
+        _read_buffers[loop] = view
+    return view
+
+
+def _bytes_len(data: Any) -> int:
+    return data.nbytes if type(data) is memoryview else len(data)
+
+
+def _owned(data: Any) -> Any:
+    """Data the transport may keep: bytes as they are, others copied."""
+    if type(data) is bytes:
+        return data
+    return bytes(data)
+
+
+def _check_bytes(data: Any) -> None:
+    if not isinstance(data, _BYTES_LIKE):
+        raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+
+
+def _set_result_unless_cancelled(fut: Any, result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+_WRITELINES_EOF_MESSAGE = (
+    "Cannot call writelines() after write_eof()"
+    if sys.version_info >= (3, 12)
+    else "Cannot call write() after write_eof()"
+)
+
+_A = Action
+_I = Input
+
+
+class SocketTransport(asyncio.Transport):
+    """A stream transport over a connected non-blocking socket."""
+
+    max_size = MAX_RECV
+    _start_tls_compatible = True
+    _sendfile_compatible = _aio_constants._SendfileMode.TRY_NATIVE
+    # Read by __del__ even if __init__ failed early.
+    _sock: socket.socket | None = None
+
+    def __init__(
+        self,
+        loop: Any,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: Any = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> None:
+        super().__init__(socket_extra(sock, extra))
+        self._loop = loop
+        sock.setblocking(False)
+        set_nodelay(sock)
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._life = TransportLifecycle()
+        self._flow = WriteFlowControl()
+        self._buffer: collections.deque[Any] = collections.deque()
+        self._conn_lost = 0
+        self._empty_waiter: Any = None
+        self._server = server
+        self._read_view = _read_buffer(loop)
+        self._protocol: Any = None
+        self._buffered_protocol = False
+        self.set_protocol(protocol)
+        if server is not None:
+            server._attach(self)
+        loop._transports[self._sock_fd] = self
+        loop.call_soon(protocol.connection_made, self)
+        # Reading starts only once connection_made() has run.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    # -- protocol ------------------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """Receive into *protocol* from now on."""
+        self._protocol = protocol
+        self._buffered_protocol = isinstance(protocol, asyncio.BufferedProtocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        """The current protocol."""
+        return self._protocol  # type: ignore[no-any-return]
+
+    # -- state ---------------------------------------------------------------
+
+    def is_closing(self) -> bool:
+        """True once close() or abort() was called or the connection was lost."""
+        return self._life.state in CLOSING_STATES
+
+    def is_reading(self) -> bool:
+        """True while the transport receives (not paused, closing, or past EOF)."""
+        return self._life.state in READING_STATES
+
+    def pause_reading(self) -> None:
+        """Stop receiving until resume_reading(); a no-op when not reading."""
+        if self._life.state in READING_STATES:
+            self._perform(self._life.feed(_I.PAUSE))
+            if self._loop.get_debug():
+                logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        """Receive again after pause_reading(); a no-op when not paused."""
+        before = self._life.state
+        self._perform(self._life.feed(_I.RESUME))
+        if self._life.state is not before and self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        if self._life.state in READING_STATES:
+            self._loop._add_reader(self._sock_fd, self._read_ready)
+
+    # -- flow control --------------------------------------------------------
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes buffered, not yet sent."""
+        return self._flow.size
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """``(low, high)`` water marks."""
+        return self._flow.get_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks (asyncio's defaults: 64 KiB and high // 4)."""
+        signal = self._flow.set_limits(high, low)
+        if signal is not None:
+            signal_protocol(self._loop, self, self._protocol, signal)
+
+    @property
+    def _protocol_paused(self) -> bool:
+        # asyncio's sendfile fallback and start_tls read this name.
+        return self._flow.paused
+
+    # -- receiving -----------------------------------------------------------
+
+    def _read_ready(self) -> None:
+        if self._life.state not in READING_STATES:
+            return
+        if self._buffered_protocol:
+            self._read_into_protocol()
+            return
+        view = self._read_view
+        try:
+            n = self._sock.recv_into(view)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not n:
+            self._on_eof()
+            return
+        try:
+            self._protocol.data_received(bytes(view[:n]))
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol(self) -> None:
+        protocol = self._protocol
+        try:
+            buf = protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            n = self._sock.recv_into(buf)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not n:
+            self._on_eof()
+            return
+        try:
+            protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _on_eof(self) -> None:
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        self._perform(self._life.feed(_I.EOF))
+
+    def _eof_received(self) -> None:
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+    # -- sending -------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* (buffered as needed; never blocks)."""
+        _check_bytes(data)
+        state = self._life.state
+        if state in WRITE_EOF_STATES:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if state in LOST_STATES:
+            self._count_lost_write()
+            return
+        if self._buffer:
+            self._buffer.append(_owned(data))
+        else:
+            try:
+                n = self._sock.send(data)  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            size = _bytes_len(data)
+            if n == size:
+                return
+            if n:
+                rest = memoryview(data).cast("B")[n:] if type(data) is not bytes else data[n:]
+                self._buffer.append(_owned(rest))
+                self._perform(self._life.feed(_I.SHORT_WRITE))
+            else:
+                self._buffer.append(_owned(data))
+                self._perform(self._life.feed(_I.EAGAIN))
+            data = self._buffer[-1]
+        signal = self._flow.grow(_bytes_len(data))
+        if signal is not None:
+            signal_protocol(self._loop, self, self._protocol, signal)
+
+    def writelines(self, list_of_data: Any) -> None:
+        """Send each chunk in order; flow control sees every byte buffered."""
+        if self._life.state in WRITE_EOF_STATES:
+            raise RuntimeError(_WRITELINES_EOF_MESSAGE)
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
+        chunks = []
+        for data in list_of_data:
+            _check_bytes(data)
+            if data:
+                chunks.append(_owned(data))
+        if not chunks:
+            return
+        if self._life.state in LOST_STATES:
+            self._count_lost_write()
+            return
+        if not self._buffer:
+            # Nothing queued: offer the chunks to the socket first, buffer the rest.
+            try:
+                if _HAS_SENDMSG:
+                    n = self._sock.sendmsg(chunks[:_IOV_MAX])  # type: ignore[union-attr]
+                else:
+                    n = self._sock.send(chunks[0])  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            total = sum(map(len, chunks))
+            if n == total:
+                return
+            self._buffer.extend(chunks)
+            self._consume(n)
+            self._perform(self._life.feed(_I.SHORT_WRITE if n else _I.EAGAIN))
+            grown = total - n
+        else:
+            self._buffer.extend(chunks)
+            grown = sum(map(len, chunks))
+        signal = self._flow.grow(grown)
+        if signal is not None:
+            signal_protocol(self._loop, self, self._protocol, signal)
+
+    def _count_lost_write(self) -> None:
+        if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+            logger.warning("socket.send() raised exception.")
+        self._conn_lost += 1
+
+    def _flush(self) -> bool:
+        """Send what the socket takes from the buffer; False after a fatal error."""
+        buffer = self._buffer
+        try:
+            if _HAS_SENDMSG and len(buffer) > 1:
+                n = self._sock.sendmsg(itertools.islice(buffer, _IOV_MAX))  # type: ignore[union-attr]
+            else:
+                n = self._sock.send(buffer[0])  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            return True
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            if self._empty_waiter is not None and not self._empty_waiter.done():
+                self._empty_waiter.set_exception(exc)
+            return False
+        self._consume(n)
+        return self._sent(n)
+
+    def _consume(self, n: int) -> None:
+        """Drop the first *n* bytes of the buffer."""
+        buffer = self._buffer
+        while n:
+            chunk = buffer[0]
+            size = len(chunk)
+            if size <= n:
+                buffer.popleft()
+                n -= size
+            else:
+                buffer[0] = memoryview(chunk)[n:]
+                break
+
+    def _sent(self, n: int) -> bool:
+        signal = self._flow.shrink(n)
+        if signal is not None:
+            # resume_writing() may write, close or abort.
+            signal_protocol(self._loop, self, self._protocol, signal)
+        return self._life.state not in LOST_STATES
+
+    def _write_ready(self) -> None:
+        if self._life.state in LOST_STATES or not self._buffer:
+            return
+        if not self._flush():
+            return
+        if not self._buffer:
+            if self._empty_waiter is not None and not self._empty_waiter.done():
+                self._empty_waiter.set_result(None)
+            self._perform(self._life.feed(_I.DRAINED))
+
+    def write_eof(self) -> None:
+        """Shut down the write side once the buffer is sent."""
+        self._perform(self._life.feed(_I.WRITE_EOF))
+
+    def can_write_eof(self) -> bool:
+        """Stream sockets can half-close."""
+        return True
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop receiving, send what is buffered, then lose the connection."""
+        self._perform(self._life.feed(_I.CLOSE))
+
+    def abort(self) -> None:
+        """Lose the connection now, discarding the buffer."""
+        self._perform(self._life.feed(_I.ABORT))
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._perform(self._life.feed(_I.RESET), exc)
+
+    def _perform(self, actions: tuple[Action, ...], exc: BaseException | None = None) -> None:
+        loop = self._loop
+        for action in actions:
+            if action is _A.STOP_READING:
+                loop._remove_reader(self._sock_fd)
+            elif action is _A.START_READING:
+                loop._add_reader(self._sock_fd, self._read_ready)
+            elif action is _A.WATCH_WRITABLE:
+                loop._add_writer(self._sock_fd, self._write_ready)
+            elif action is _A.STOP_WRITING:
+                loop._remove_writer(self._sock_fd)
+            elif action is _A.CHECK_DRAINED:
+                if not self._buffer:
+                    self._perform(self._life.feed(_I.DRAINED))
+            elif action is _A.SHUTDOWN_WRITE:
+                self._sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+            elif action is _A.EOF_RECEIVED:
+                self._eof_received()
+            elif action is _A.DISCARD:
+                self._buffer.clear()
+                self._flow.clear()
+            elif action is _A.LOSE:
+                # As asyncio: the loss counts as the first lost write.
+                self._conn_lost += 1
+                loop.call_soon(self._call_connection_lost, exc)
+            else:  # DELIVER is done inline by the read path
+                raise AssertionError(f"unexpected action {action!r}")
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            sock = self._sock
+            self._sock = None
+            self._protocol = None
+            if sock is not None:
+                transports = self._loop._transports
+                if transports.get(self._sock_fd) is self:
+                    del transports[self._sock_fd]
+                sock.close()
+            server = self._server
+            if server is not None:
+                self._server = None
+                server._detach(self)
+            waiter = self._empty_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ConnectionError("Connection is closed by peer"))
+
+    # -- sendfile support (asyncio's private names, used by sendfile paths) ---
+
+    def _make_empty_waiter(self) -> Any:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if not self._buffer:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
+
+    # -- diagnostics ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        info = [type(self).__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self.is_closing():
+            info.append("closing")
+        info.append(f"fd={getattr(self, '_sock_fd', -1)}")
+        life = getattr(self, "_life", None)
+        if life is not None and self._sock is not None:
+            info.append("read=polling" if life.state in READING_STATES else "read=idle")
+            state = "polling" if self._buffer else "idle"
+            info.append(f"write=<{state}, bufsize={self._flow.size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+
+    def statistics(self) -> dict[str, Any]:
+        """Lifecycle state, flow-control numbers and lost-write count."""
+        stats: dict[str, Any] = {"state": self._life.state.value, "lost_writes": self._conn_lost}
+        stats.update(self._flow.statistics())
+        return stats

@@ -1,0 +1,73 @@
+"""Helpers shared by sansloop's transports (stream, datagram, sendfile fallback).
+
+- ``signal_protocol(transport, protocol, signal)``: deliver a ``WriteFlowControl``
+  answer (``"pause_writing"``/``"resume_writing"``) to the protocol; an exception
+  goes to the loop's exception handler with asyncio's message
+  (``"protocol.pause_writing() failed"``), SystemExit/KeyboardInterrupt propagate.
+- ``socket_extra(sock, extra)``: asyncio's extra-info keys for a socket
+  (``'socket'`` as an ``asyncio.trsock.TransportSocket``, ``'sockname'``,
+  ``'peername'``).
+- ``set_nodelay(sock)``: TCP_NODELAY on TCP sockets, as asyncio does.
+- ``LOG_THRESHOLD_FOR_CONNLOST_WRITES``: asyncio's constant (5): writes after the
+  connection was lost are counted; from that many on each logs a warning.
+"""
+
+from __future__ import annotations
+
+import socket
+from asyncio import trsock
+from typing import Any, Final
+
+__all__ = [
+    "LOG_THRESHOLD_FOR_CONNLOST_WRITES",
+    "set_nodelay",
+    "signal_protocol",
+    "socket_extra",
+]
+
+#: asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes to a lost
+#: connection are silent until this many, then each logs a warning.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+
+
+def signal_protocol(loop: Any, transport: Any, protocol: Any, signal: str) -> None:
+    """Call ``protocol.<signal>()``; report its exception to the loop."""
+    try:
+        getattr(protocol, signal)()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        loop.call_exception_handler(
+            {
+                "message": f"protocol.{signal}() failed",
+                "exception": exc,
+                "transport": transport,
+                "protocol": protocol,
+            }
+        )
+
+
+def socket_extra(sock: socket.socket, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The extra-info mapping of a socket transport (asyncio's keys)."""
+    info: dict[str, Any] = dict(extra) if extra else {}
+    info["socket"] = trsock.TransportSocket(sock)
+    try:
+        info["sockname"] = sock.getsockname()
+    except OSError:
+        info["sockname"] = None
+    if "peername" not in info:
+        try:
+            info["peername"] = sock.getpeername()
+        except OSError:
+            info["peername"] = None
+    return info
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Disable Nagle on TCP sockets (small writes go out without waiting for ACKs)."""
+    if (
+        sock.family in (socket.AF_INET, socket.AF_INET6)
+        and sock.type == socket.SOCK_STREAM
+        and sock.proto == socket.IPPROTO_TCP
+    ):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
