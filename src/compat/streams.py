@@ -566,7 +566,13 @@ class StreamReader:
     def feed_data(self, data: Any) -> None:
         """Bytes from the transport."""
         actions = self._machine.feed_data(data)
-        if actions:
+        if actions == WAKE:  # the common case, inlined
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif actions:
             self._apply(actions)
 
     async def _wait_for_data(self, func_name: str) -> None:
@@ -593,7 +599,8 @@ class StreamReader:
                 self._maybe_resume_transport()
                 raise
             if data is not NEED_DATA:
-                self._maybe_resume_transport()
+                if machine.paused:
+                    self._maybe_resume_transport()
                 return data  # type: ignore[return-value]
             await self._wait_for_data("readuntil")
 
@@ -611,7 +618,8 @@ class StreamReader:
                 self._maybe_resume_transport()
                 raise
             if data is not NEED_DATA:
-                self._maybe_resume_transport()
+                if machine.paused:
+                    self._maybe_resume_transport()
                 return data  # type: ignore[return-value]
             await self._wait_for_data("readuntil")
 
@@ -631,7 +639,8 @@ class StreamReader:
         while True:
             data = machine.read(n)
             if data is not NEED_DATA:
-                self._maybe_resume_transport()
+                if machine.paused:
+                    self._maybe_resume_transport()
                 return data  # type: ignore[return-value]
             await self._wait_for_data("read")
 
@@ -645,7 +654,8 @@ class StreamReader:
                 self._maybe_resume_transport()
                 raise
             if data is not NEED_DATA:
-                self._maybe_resume_transport()
+                if machine.paused:
+                    self._maybe_resume_transport()
                 return data  # type: ignore[return-value]
             await self._wait_for_data("readexactly")
 

@@ -59,7 +59,8 @@ pauses nothing before ``set_transport`` and forgets a transport whose
 Driver protocol: call a read operation; on ``NEED_DATA`` call ``flow()`` (and
 perform what it says), park until a ``WAKE``, then call ``stop_waiting()`` --
 also when the wait ends by cancellation -- and retry. After a read operation
-returns or raises, call ``flow()``. ``feed_data``'s result already includes its
+returns or raises, call ``flow()`` (after a read it can only say RESUME, and
+only while ``paused``: a driver may test that attribute first). ``feed_data``'s result already includes its
 flow decision. Only one reader may be parked at a time: a read that would park
 while another is parked raises asyncio's RuntimeError ("readexactly() called
 while another coroutine is already waiting for incoming data"); one that can
@@ -150,7 +151,7 @@ class StreamBuffer:
         "_limit",
         "_eof",
         "_exception",
-        "_paused",
+        "paused",
         "_controllable",
         "_demand",
         "_high",
@@ -165,7 +166,9 @@ class StreamBuffer:
         self._limit = limit
         self._eof = False
         self._exception: BaseException | None = None
-        self._paused = False
+        #: Read-only: whether the machine has told the driver to pause reading
+        #: (and not to resume it yet). A plain attribute: drivers test it per read.
+        self.paused = False
         self._controllable = False
         # None: no reader parked; _ANY: a parked read wanting any byte;
         # n > 0: a parked readexactly(n).
@@ -182,7 +185,7 @@ class StreamBuffer:
             parts.append("eof")
         if self._exception is not None:
             parts.append(f"exception={self._exception!r}")
-        if self._paused:
+        if self.paused:
             parts.append("paused")
         if self._demand is not None:
             parts.append(f"waiting demand={self._demand}")
@@ -211,11 +214,6 @@ class StreamBuffer:
         return self._exception
 
     @property
-    def paused(self) -> bool:
-        """Whether the machine has told the driver to pause reading (and not resume yet)."""
-        return self._paused
-
-    @property
     def waiting(self) -> bool:
         """Whether a reader is parked (between NEED_DATA and ``stop_waiting``)."""
         return self._demand is not None
@@ -230,7 +228,7 @@ class StreamBuffer:
         """Say whether PAUSE/RESUME can be performed; False also forgets a pause."""
         self._controllable = bool(value)
         if not value:
-            self._paused = False
+            self.paused = False
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -245,7 +243,7 @@ class StreamBuffer:
             len(self._buffer),
             self._limit,
             self._eof,
-            self._paused,
+            self.paused,
             self._controllable,
             self._demand is not None,
             self._demand,
@@ -266,8 +264,8 @@ class StreamBuffer:
         actions = 0
         if demand is not None and (demand == _ANY or len(buffer) >= demand):
             actions = WAKE
-        if self._controllable and not self._paused and len(buffer) > self._high:
-            self._paused = True
+        if self._controllable and not self.paused and len(buffer) > self._high:
+            self.paused = True
             actions |= PAUSE
         return actions
 
@@ -292,12 +290,12 @@ class StreamBuffer:
             return 0
         size = len(self._buffer)
         demand = self._demand
-        if self._paused:
+        if self.paused:
             if size <= self._limit or (demand is not None and (demand == _ANY or size < demand)):
-                self._paused = False
+                self.paused = False
                 return RESUME
         elif size > self._high:
-            self._paused = True
+            self.paused = True
             return PAUSE
         return 0
 
@@ -340,9 +338,10 @@ class StreamBuffer:
             data = bytes(buffer)
             buffer.clear()
         else:
-            data = bytes(memoryview(buffer)[:n])
+            data = bytes(buffer[:n])
             del buffer[:n]
-        self._consumed()
+        self._scan_seps = None
+        self._scan_offset = 0
         return data
 
     def readexactly(self, n: int) -> bytes | _NeedData:
@@ -366,14 +365,17 @@ class StreamBuffer:
             data = bytes(buffer)
             buffer.clear()
         else:
-            data = bytes(memoryview(buffer)[:n])
+            data = bytes(buffer[:n])
             del buffer[:n]
-        self._consumed()
+        self._scan_seps = None
+        self._scan_offset = 0
         return data
 
     def readuntil(self, separator: Any = b"\n") -> bytes | _NeedData:
         """Bytes through the first (shortest) separator; see the module docstring."""
-        seps = _NEWLINE if separator == b"\n" else _separators(separator)
+        seps = (
+            _NEWLINE if separator is _NEWLINE[0] or separator == b"\n" else _separators(separator)
+        )
         if self._exception is not None:
             raise self._exception
         buffer = self._buffer
@@ -418,8 +420,19 @@ class StreamBuffer:
 
     def readline(self) -> bytes | _NeedData:
         """A line through b'\\n'; the partial line at EOF; ValueError past the limit."""
+        if self._exception is None:
+            # Fast path: a whole line within the limit is buffered.
+            buffer = self._buffer
+            end = buffer.find(b"\n", self._scan_offset if self._scan_seps is _NEWLINE else 0)
+            if 0 <= end <= self._limit:
+                end += 1
+                data = bytes(buffer[:end])
+                del buffer[:end]
+                self._scan_seps = None
+                self._scan_offset = 0
+                return data
         try:
-            return self.readuntil(b"\n")
+            return self.readuntil(_NEWLINE[0])
         except IncompleteReadError as exc:
             return exc.partial
         except LimitOverrunError as exc:
