@@ -223,7 +223,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
                 self._fatal_error(exc, "Fatal read error on datagram transport")
                 return
             self._protocol.datagram_received(bytes(view[:nbytes]), addr)
-            if not machine.is_reading():
+            if not machine.reading:
                 return
 
     # -- writing ------------------------------------------------------------------
@@ -236,8 +236,9 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         to ``protocol.error_received``.
         """
         machine = self._machine
-        addr = machine.target(data, addr)
-        if machine.idle():
+        if machine.remote_address or data.__class__ is not bytes:
+            addr = machine.target(data, addr)  # (an unconnected bytes send needs no check)
+        if machine.direct:
             try:
                 if self._use_send:
                     self._sock.send(data)

@@ -129,7 +129,16 @@ class DatagramMachine:
     asyncio's default limits if not given).
     """
 
-    __slots__ = ("remote_address", "_queue", "_flow", "_state", "_paused_reading", "dropped")
+    __slots__ = (
+        "remote_address",
+        "_queue",
+        "_flow",
+        "_state",
+        "_paused_reading",
+        "dropped",
+        "reading",
+        "direct",
+    )
 
     def __init__(self, remote_address: Any = None, flow: WriteFlowControl | None = None) -> None:
         self.remote_address = remote_address
@@ -139,6 +148,10 @@ class DatagramMachine:
         self._paused_reading = False
         #: Datagrams dropped because they were sent after the transport was lost.
         self.dropped = 0
+        #: ``is_reading()`` and ``idle()`` as plain attributes, kept in step by
+        #: every input, for the transport's per-datagram paths (read-only).
+        self.reading = True
+        self.direct = True
 
     # -- inspection ---------------------------------------------------------
 
@@ -158,11 +171,11 @@ class DatagramMachine:
 
     def is_reading(self) -> bool:
         """True while open and reading is not paused."""
-        return self._state is OPEN and not self._paused_reading
+        return self.reading
 
     def idle(self) -> bool:
         """True if a new datagram may be sent at once (not lost, nothing queued)."""
-        return not self._queue and self._state is not LOST
+        return self.direct
 
     def buffer_size(self) -> int:
         """Bytes accounted for the queued datagrams (payload + header each)."""
@@ -217,6 +230,7 @@ class DatagramMachine:
         queue = self._queue
         actions = 0 if queue else START_WRITING
         queue.append((bytes(data), addr))
+        self.direct = False
         if self._flow.grow(len(data) + HEADER_SIZE):
             actions |= PAUSE_PROTOCOL
         return actions
@@ -236,6 +250,7 @@ class DatagramMachine:
         actions = RESUME_PROTOCOL if self._flow.shrink(len(data) + HEADER_SIZE) else 0
         if not self._queue:
             actions |= self._step(DRAINED)
+            self.direct = self._state is not LOST
         return actions
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> int:
@@ -259,11 +274,15 @@ class DatagramMachine:
 
     def close(self) -> int:
         """close(): stop reading, flush the queue, then LOSE."""
-        return self._step(CLOSE_BUSY if self._queue else CLOSE_IDLE)
+        actions = self._step(CLOSE_BUSY if self._queue else CLOSE_IDLE)
+        self.reading = False
+        self.direct = self.direct and self._state is not LOST
+        return actions
 
     def abort(self) -> int:
         """abort() or a fatal error: discard the queue, stop everything, LOSE."""
         actions = self._step(ABORT)
+        self.reading = self.direct = False
         if actions & LOSE and self._queue:
             self._queue.clear()
             self._flow.clear()
@@ -276,6 +295,7 @@ class DatagramMachine:
         if self._state is not OPEN or self._paused_reading:
             return 0
         self._paused_reading = True
+        self.reading = False
         return STOP_READING
 
     def resume_reading(self) -> int:
@@ -283,4 +303,5 @@ class DatagramMachine:
         if self._state is not OPEN or not self._paused_reading:
             return 0
         self._paused_reading = False
+        self.reading = True
         return START_READING

@@ -178,7 +178,7 @@ def test_random_runs_agree_with_the_model(seed: int) -> None:
     writing = False
     for _ in range(300):
         op = rng.choice(
-            ["send", "send", "send", "flush", "flush", "fail", "close", "abort", "limits"]
+            ["send", "send", "send", "flush", "flush", "fail", "close", "abort", "limits", "pause"]
         )
         if op == "send":
             data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
@@ -214,6 +214,16 @@ def test_random_runs_agree_with_the_model(seed: int) -> None:
             actions = m.close()
             if model.state == "open":
                 model.state = "closing" if model.queue else "lost"
+        elif op == "pause":
+            if rng.random() < 0.5:
+                actions = m.pause_reading()
+                expected = dg.STOP_READING if model.state == "open" and not model.paused else 0
+                model.paused = model.paused or model.state == "open"
+            else:
+                actions = m.resume_reading()
+                expected = dg.START_READING if model.state == "open" and model.paused else 0
+                model.paused = model.paused and model.state != "open"
+            assert actions == expected
         elif op == "abort":
             actions = m.abort()
             if model.state != "lost":
@@ -242,6 +252,8 @@ def test_random_runs_agree_with_the_model(seed: int) -> None:
         assert m.state == model.state
         assert m.buffer_size() == model.size()
         assert m.queued() == len(model.queue)
+        assert m.is_reading() == m.reading == (model.state == "open" and not model.paused)
+        assert m.idle() == m.direct == (not model.queue and model.state != "lost")
         assert writing == bool(model.queue)
     assert lost == (1 if model.state == "lost" else 0)
     for first, second in zip(signals, signals[1:], strict=False):
