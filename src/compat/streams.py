@@ -56,6 +56,11 @@ if hasattr(socket, "AF_UNIX"):
 
 _DEFAULT_LIMIT = DEFAULT_LIMIT
 
+# Up to 3.12 a server protocol keeps its StreamWriter alive until the
+# connection is lost; 3.13 lets the client callback own it, so a writer the
+# callback drops unclosed is collected at once and warns (follow the version).
+_PROTOCOL_HOLDS_WRITER = sys.version_info < (3, 13)
+
 ClientConnectedCallback = Callable[["StreamReader", "StreamWriter"], Awaitable[None] | None]
 
 
@@ -276,7 +281,9 @@ class StreamReaderProtocol(FlowControlMixin, asyncio.Protocol):
 
     def _serve_client(self, transport: Any, reader: StreamReader | None) -> None:
         loop = self._loop
-        self._stream_writer = writer = StreamWriter(transport, self, reader, loop)
+        writer = StreamWriter(transport, self, reader, loop)
+        if _PROTOCOL_HOLDS_WRITER:
+            self._stream_writer = writer
         outcome = self._client_connected_cb(reader, writer)  # type: ignore[misc, arg-type]
         if not coroutines.iscoroutine(outcome):
             return
