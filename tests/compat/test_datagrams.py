@@ -483,7 +483,18 @@ def test_an_exception_in_datagram_received_goes_to_the_handler(runner: Runner) -
 # -- buffering under EAGAIN (AF_UNIX datagrams block when the peer's queue is full) ---
 
 
-def _silent_peer(tmp_path: Path, name: str = "peer.sock") -> tuple[socket.socket, str]:
+@pytest.fixture
+def opened() -> Iterator[list[socket.socket]]:
+    """Sockets closed at teardown, whatever the test's outcome."""
+    socks: list[socket.socket] = []
+    yield socks
+    for sock in socks:
+        sock.close()
+
+
+def _silent_peer(
+    tmp_path: Path, opened: list[socket.socket], name: str = "peer.sock"
+) -> tuple[socket.socket, str]:
     """An AF_UNIX datagram socket bound at a path, read only when the test says so.
 
     A connected AF_UNIX datagram sender gets EAGAIN once the peer's receive
@@ -491,6 +502,7 @@ def _silent_peer(tmp_path: Path, name: str = "peer.sock") -> tuple[socket.socket
     """
     path = str(tmp_path / name)
     peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    opened.append(peer)
     peer.setblocking(False)
     peer.bind(path)
     return peer, path
@@ -498,11 +510,11 @@ def _silent_peer(tmp_path: Path, name: str = "peer.sock") -> tuple[socket.socket
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
 def test_sendto_buffers_on_eagain_pauses_and_flushes_in_order(
-    runner: Runner, tmp_path: Path
+    runner: Runner, tmp_path: Path, opened: list[socket.socket]
 ) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        peer, path = _silent_peer(tmp_path)
+        peer, path = _silent_peer(tmp_path, opened)
         transport, proto = await loop.create_datagram_endpoint(
             Recorder, remote_addr=path, family=socket.AF_UNIX
         )
@@ -521,9 +533,11 @@ def test_sendto_buffers_on_eagain_pauses_and_flushes_in_order(
         while len(received) < len(payloads):
             received.append(await loop.sock_recv(peer, 1024))
         assert received == payloads  # nothing lost, nothing reordered
-        assert proto.events == ["made", "pause", "resume"]
+        # asyncio 3.13.0 counts 8 more per datagram than it un-counts: its
+        # buffer size never returns to the low mark, so it never resumes.
         if runner.ours or sys.version_info < (3, 13):
-            assert transport.get_write_buffer_size() == 0  # (3.13.0 never un-counts its 8s)
+            assert proto.events == ["made", "pause", "resume"]
+            assert transport.get_write_buffer_size() == 0
         transport.close()
         await proto.lost
         peer.close()
@@ -532,11 +546,13 @@ def test_sendto_buffers_on_eagain_pauses_and_flushes_in_order(
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
-def test_close_flushes_the_queue_and_abort_discards_it(runner: Runner, tmp_path: Path) -> None:
+def test_close_flushes_the_queue_and_abort_discards_it(
+    runner: Runner, tmp_path: Path, opened: list[socket.socket]
+) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for how in ("close", "abort"):
-            peer, path = _silent_peer(tmp_path, f"{how}.sock")
+            peer, path = _silent_peer(tmp_path, opened, f"{how}.sock")
             transport, proto = await loop.create_datagram_endpoint(
                 Recorder, remote_addr=path, family=socket.AF_UNIX
             )
@@ -557,7 +573,8 @@ def test_close_flushes_the_queue_and_abort_discards_it(runner: Runner, tmp_path:
                 assert received == [i.to_bytes(4, "big") for i in range(sent)]
             assert await proto.lost is None
             assert proto.events == ["made", "lost"]
-            if runner.ours or how == "close":  # (asyncio's abort forgets to un-count)
+            # (asyncio's abort forgets to un-count; 3.13.0 leaves its 8s counted)
+            if runner.ours or (how == "close" and sys.version_info < (3, 13)):
                 assert transport.get_write_buffer_size() == 0
             if how == "abort":
                 drained = 0
@@ -573,7 +590,9 @@ def test_close_flushes_the_queue_and_abort_discards_it(runner: Runner, tmp_path:
     runner.run(main())
 
 
-def test_pause_writing_failure_goes_to_the_handler(runner: Runner, tmp_path: Path) -> None:
+def test_pause_writing_failure_goes_to_the_handler(
+    runner: Runner, tmp_path: Path, opened: list[socket.socket]
+) -> None:
     if not hasattr(socket, "AF_UNIX"):
         pytest.skip("no AF_UNIX")
 
@@ -586,7 +605,7 @@ def test_pause_writing_failure_goes_to_the_handler(runner: Runner, tmp_path: Pat
             def pause_writing(self) -> None:
                 raise RuntimeError("cannot pause")
 
-        peer, path = _silent_peer(tmp_path)
+        peer, path = _silent_peer(tmp_path, opened)
         transport, proto = await loop.create_datagram_endpoint(
             Bad, remote_addr=path, family=socket.AF_UNIX
         )
@@ -921,3 +940,53 @@ def test_sendto_after_loss_is_dropped_on_an_unconnected_endpoint(our_runner: Run
         assert transport.statistics()["dropped"] == 3  # type: ignore[attr-defined]
 
     our_runner.run(main())
+
+
+def _open_fds() -> int | None:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+
+def test_fd_hygiene_over_cycles_and_cancellations(runner: Runner) -> None:
+    """Open/close cycles and creations cancelled at a random step leave no fd behind."""
+    import random
+
+    rng = random.Random(3)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+        host, port = server.get_extra_info("sockname")
+        # Warm up the executor (its wakeup machinery may hold fds) before counting.
+        await loop.getaddrinfo("localhost", port, type=socket.SOCK_DGRAM)
+        baseline = _open_fds()
+        outcomes = {"cancelled": 0, "made": 0}
+        for _ in range(200):
+            client, proto = await loop.create_datagram_endpoint(Recorder, remote_addr=(host, port))
+            client.sendto(b"ping")
+            await proto.got_all
+            client.close()
+            await proto.lost
+        for _ in range(100):
+            remote = ("localhost", port) if rng.random() < 0.3 else (host, port)
+            task = asyncio.ensure_future(
+                loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=remote)
+            )
+            for _ in range(rng.randrange(4)):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                transport, _ = await task
+            except asyncio.CancelledError:
+                outcomes["cancelled"] += 1
+                continue
+            outcomes["made"] += 1
+            transport.close()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the last connection_lost callbacks
+        server.close()
+        await asyncio.sleep(0)
+        assert outcomes["cancelled"] > 30 and outcomes["made"] > 0, outcomes
+        if baseline is not None:
+            assert _open_fds() == baseline - 1  # (the server's socket is gone too)
+
+    runner.run(main(), timeout=30)
