@@ -28,7 +28,7 @@ import pytest
 
 import sansloop
 import sansloop.compat
-from sansloop.backends import get_backend
+from sansloop.backends import Backend, get_backend
 from sansloop.compat.loop import EventLoop
 
 BACKENDS = ["epoll", "poll", "selectors"]
@@ -360,6 +360,35 @@ def test_second_address_used_after_the_first_is_refused(loop: Any, closing: list
         peer, _ = await accepting
         closing.append(peer)
         await _exchange(loop, transport, proto, peer)
+
+    loop.run_until_complete(main())
+
+
+def test_interleave_orders_the_attempts(loop: Any) -> None:
+    v6a, v6b, v4 = refused_port(), refused_port(), refused_port()
+    infos = [
+        (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("::1", v6a, 0, 0)),
+        (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("::1", v6b, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", v4)),
+    ]
+
+    async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        return list(infos)
+
+    loop.getaddrinfo = getaddrinfo
+
+    async def attempts(**kwargs: Any) -> list[int]:
+        with pytest.raises(OSError, match="^Multiple exceptions: ") as info:
+            await loop.create_connection(Recorder, "mixed.example", 80, **kwargs)
+        text = str(info.value)
+        return sorted((v6a, v6b, v4), key=lambda port: text.index(f", {port}"))
+
+    async def main() -> None:
+        assert await attempts() == [v6a, v6b, v4]
+        assert await attempts(interleave=1) == [v6a, v4, v6b]
+        assert await attempts(interleave=2) == [v6a, v6b, v4]
+        # happy_eyeballs_delay alone implies interleave=1
+        assert await attempts(happy_eyeballs_delay=0.0) == [v6a, v4, v6b]
 
     loop.run_until_complete(main())
 
@@ -765,3 +794,77 @@ def test_cancelled_at_a_random_step_leaks_nothing(
         if flavour == "asyncio":
             _close_leaked_sockets(server.getsockname())
     assert len(stepped) >= 4  # cancellations did land at several different steps
+
+
+# -- the backend owns names and sockets (sansloop only) ----------------------------------
+
+
+class _OwnNetwork(Backend):
+    """A real backend for readiness that owns name resolution and socket creation."""
+
+    name = "own-network"
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.inner = sansloop.default_backend()
+        self.address = address
+        self.queries: list[tuple[Any, ...]] = []
+        self.made: list[socket.socket] = []
+
+    def register(self, fd: int, events: int) -> None:
+        self.inner.register(fd, events)
+
+    def modify(self, fd: int, events: int) -> None:
+        self.inner.modify(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        self.inner.unregister(fd)
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        return self.inner.poll(timeout)
+
+    def wakeup(self) -> None:
+        self.inner.wakeup()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def time(self) -> float:
+        return self.inner.time()
+
+    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0):
+        sock = socket.socket(family, type, proto)
+        self.made.append(sock)
+        return sock
+
+    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        self.queries.append((host, port, family, type))
+        if host != "db.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", self.address)]
+
+
+@pytest.mark.parametrize("mode", ["loop", "full"])
+def test_names_and_sockets_come_from_the_backend(mode: str, closing: list[Any]) -> None:
+    server = listener(closing)
+    backend = _OwnNetwork(server.getsockname())
+    loop = EventLoop(backend, mode=mode)
+
+    async def main() -> None:
+        accepting = loop.create_task(loop.sock_accept(server))
+        transport, proto = await loop.create_connection(Recorder, "db.test", 5432)
+        peer, _ = await accepting
+        closing.append(peer)
+        assert transport.get_extra_info("socket").fileno() == backend.made[0].fileno()
+        await _exchange(loop, transport, proto, peer)
+        with pytest.raises(socket.gaierror):
+            await loop.create_connection(Recorder, "elsewhere.test", 1)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        _close_loop(loop)
+    assert backend.queries == [
+        ("db.test", 5432, 0, socket.SOCK_STREAM),
+        ("elsewhere.test", 1, 0, socket.SOCK_STREAM),
+    ]
+    assert len(backend.made) == 1
