@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import os
+import random
 import socket
 import sys
 import types
@@ -794,3 +796,72 @@ def test_cancelled_client_callback_closes_the_connection(ours: Stack) -> None:
         return [eof, reports]
 
     assert ours.run(main) == [b"", []]
+
+
+# -- fd hygiene ------------------------------------------------------------------------
+
+CANCELLED_OPENS = int(os.environ.get("SANSLOOP_OPEN_CANCELS", "2000"))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_cancelled_open_connection_leaks_no_fd(stack: Stack) -> None:
+    """Acceptance: 2,000 open_connection calls cancelled at a random step.
+
+    The listening socket's peer ends are accepted and closed on the loop; after
+    the run the process holds exactly the fds it held before.
+    """
+    rng = random.Random(2000)
+    steps_seen: set[int] = set()
+    completed = 0
+
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        listener = socket.create_server(("127.0.0.1", 0), backlog=1000)
+        listener.setblocking(False)
+
+        async def accept_and_close() -> None:
+            while True:
+                peer, _ = await loop.sock_accept(listener)
+                peer.close()
+
+        acceptor = asyncio.ensure_future(accept_and_close())
+        await asyncio.sleep(0)
+        gc.collect()
+        before = open_fds()
+        host, port = listener.getsockname()
+        for _ in range(CANCELLED_OPENS):
+            task = asyncio.ensure_future(stack.streams.open_connection(host, port))
+            steps = rng.randrange(9)  # an open takes about 6 loop turns
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            if not task.done():
+                steps_seen.add(steps)
+                task.cancel()
+            try:
+                _, writer = await task
+            except asyncio.CancelledError:
+                continue
+            nonlocal completed
+            completed += 1
+            writer.close()
+            await writer.wait_closed()
+        for _ in range(200):  # closes scheduled on the loop (bounded)
+            if open_fds() == before:
+                break
+            await asyncio.sleep(0)
+        after = open_fds()
+        acceptor.cancel()
+        try:
+            await acceptor
+        except asyncio.CancelledError:
+            pass
+        listener.close()
+        return before, after
+
+    before, after = stack.run(main)
+    assert after == before
+    assert len(steps_seen) >= 5  # the cancellations landed at several steps
+    assert 0 < completed < CANCELLED_OPENS
