@@ -214,7 +214,10 @@ class ConnectionOps:
         try:
             _raise_connect_errors(flat, all_errors)
         finally:
-            flat = errors = []  # drop the tracebacks' frames (reference cycles)
+            # the raised error's traceback holds this frame: drop the lists
+            # that hold the errors, or frame and errors form a reference cycle
+            flat.clear()
+            errors.clear()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connect_one(
@@ -222,7 +225,7 @@ class ConnectionOps:
     ) -> socket.socket:
         """One attempt: a new socket, bound if asked, connected; closed on any failure."""
         family, type_, proto, _, address = info
-        sock = None
+        sock: socket.socket | None = None
         try:
             sock = self._backend.socket(family, type_, proto)  # type: ignore[attr-defined]
             sock.setblocking(False)
