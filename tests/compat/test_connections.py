@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import pathlib
 import random
 import socket
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -575,6 +577,41 @@ def test_bad_input_to_unix_and_accepted(loop: Any, closing: list[Any]) -> None:
     before = open_fds()
     loop.run_until_complete(main())
     assert open_fds() == before
+
+
+def test_ssl_socket_is_refused(loop: Any, closing: list[Any]) -> None:
+    context = ssl.create_default_context()
+    wrapped = context.wrap_socket(socket.socket(), server_hostname="example.test")
+    closing.append(wrapped)
+
+    async def main() -> None:
+        for call in (
+            loop.create_connection(Recorder, sock=wrapped),
+            loop.connect_accepted_socket(Recorder, wrapped),
+        ):
+            with pytest.raises(TypeError, match="^Socket cannot be of type SSLSocket$"):
+                await call
+
+    loop.run_until_complete(main())
+
+
+def test_debug_mode_logs_the_connection(
+    loop: Any, closing: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = listener(closing)
+    loop.set_debug(True)
+
+    async def main() -> None:
+        accepting = loop.create_task(loop.sock_accept(server))
+        transport, proto = await loop.create_connection(Recorder, *server.getsockname())
+        peer, _ = await accepting
+        closing.append(peer)
+        await _exchange(loop, transport, proto, peer)
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        loop.run_until_complete(main())
+    host, port = server.getsockname()
+    assert any(f"connected to {host}:{port!r}" in r.getMessage() for r in caplog.records)
 
 
 def test_protocol_factory_error_closes_our_socket(loop: Any, closing: list[Any]) -> None:
