@@ -47,7 +47,6 @@ __all__ = [
     "StreamReader",
     "StreamWriter",
     "StreamReaderProtocol",
-    "FlowControlMixin",
     "open_connection",
     "start_server",
 ]
