@@ -79,6 +79,16 @@ from ..core.tasks import Task, create_eager_task_factory, eager_task_factory  # 
 from .loop import EventLoop  # noqa: E402
 from .policy import EventLoopPolicy  # noqa: E402
 from .runners import Runner, run  # noqa: E402
+from .servers import Server  # noqa: E402
+from .streams import (  # noqa: E402
+    StreamReader,
+    StreamReaderProtocol,
+    StreamWriter,
+    open_connection,
+    open_unix_connection,
+    start_server,
+    start_unix_server,
+)
 from .taskgroups import TaskGroup  # noqa: E402
 from .tasks import (  # noqa: E402
     ALL_COMPLETED,
@@ -196,6 +206,15 @@ __all__ = [
     "QueueShutDown",
     "SendfileNotAvailableError",
     "TimeoutError",
+    # streams and servers
+    "StreamReader",
+    "StreamWriter",
+    "StreamReaderProtocol",
+    "open_connection",
+    "start_server",
+    "open_unix_connection",
+    "start_unix_server",
+    "Server",
     # protocols and transports (the stdlib's base classes)
     "BaseProtocol",
     "Protocol",
