@@ -465,3 +465,21 @@ def test_repr_shows_the_state() -> None:
     text = repr(buf)
     for part in ("3 bytes", "limit=1", "paused", "waiting demand=5", "exception=OSError('e')"):
         assert part in text
+
+
+def test_docs_blocking_driver() -> None:
+    """docs/core-streams.md's driver without an event loop, run as written."""
+    import pathlib
+    import re
+    import socket
+
+    page = pathlib.Path(__file__).parents[2] / "docs" / "core-streams.md"
+    code = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, str(page), "exec"), namespace)
+    near, far = socket.socketpair()
+    with near, far:
+        far.sendall(b"first\nsecond\nno newline")
+        far.shutdown(socket.SHUT_WR)
+        got = list(namespace["lines"](near))  # type: ignore[operator]
+    assert got == [b"first\n", b"second\n", b"no newline"]
