@@ -61,6 +61,7 @@ step = st.one_of(
     st.tuples(st.just("readuntil"), st.sampled_from(SEPARATORS)),
     st.tuples(st.just("readexactly"), st.integers(-1, 14)),
     st.tuples(st.just("at_eof")),
+    st.tuples(st.just("attach")),
 )
 
 
@@ -182,7 +183,8 @@ class MachineWorld:
 
     def __init__(self, limit: int) -> None:
         self.buf = StreamBuffer(limit)
-        self.buf.controllable = True
+        # Pausing is possible once a transport is attached ("attach" step):
+        # bytes may arrive before that, as they may in a real driver.
         self.limit = limit
         self.pending: tuple[str, Any] | None = None
         self.woken = False
@@ -324,7 +326,10 @@ def run_program(limit: int, steps: list[tuple[Any, ...]], loop: asyncio.Abstract
     stdlib = StdlibWorld(limit, loop)
     follow = True  # the stdlib world drops out where it cannot follow (see below)
     for kind, *args in steps:
-        if kind in ("feed", "eof", "exc"):
+        if kind == "attach":
+            ours.buf.controllable = True
+            ours.check_flow(ours.buf.flow())
+        elif kind in ("feed", "eof", "exc"):
             if kind == "feed" and ours.buf.eof:
                 continue  # feeding after EOF is the caller's bug: tested elsewhere
             if kind == "feed":
@@ -382,6 +387,13 @@ def run_program(limit: int, steps: list[tuple[Any, ...]], loop: asyncio.Abstract
                 follow = False
         assert bytes(ours.buf.buffer) == model.data
         assert (ours.pending is None) == (model_pending is None)
+        # Liveness: a parked reader short of what it needs is never left
+        # under paused reading (it would wait forever).
+        stats = ours.buf.statistics()
+        if stats.waiting and not stats.eof:
+            assert stats.demand is not None
+            if stats.demand == 0 or stats.buffered < stats.demand:
+                assert not stats.paused, stats
         if follow:
             assert bytes(ours.buf.buffer) == bytes(stdlib.reader._buffer)
 

@@ -290,11 +290,14 @@ class StreamBuffer:
             return 0
         size = len(self._buffer)
         demand = self._demand
+        # A parked reader that is short of what it needs must be fed: never
+        # leave reading paused under it (that would wait forever).
+        starving = demand is not None and (demand == _ANY or size < demand)
         if self.paused:
-            if size <= self._limit or (demand is not None and (demand == _ANY or size < demand)):
+            if starving or size <= self._limit:
                 self.paused = False
                 return RESUME
-        elif size > self._high:
+        elif size > self._high and not starving:
             self.paused = True
             return PAUSE
         return 0

@@ -483,3 +483,18 @@ def test_docs_blocking_driver() -> None:
         far.shutdown(socket.SHUT_WR)
         got = list(namespace["lines"](near))  # type: ignore[operator]
     assert got == [b"first\n", b"second\n", b"no newline"]
+
+
+def test_never_pauses_under_a_starving_parked_reader() -> None:
+    # Bytes buffered before there was a transport to pause; then a reader
+    # parks with more than 2*limit buffered (a separator longer than the
+    # limit may still be arriving). Pausing now would starve it forever.
+    buf = StreamBuffer(limit=4)
+    buf.feed_data(b"x" * 12)
+    buf.controllable = True
+    assert buf.readuntil(b"0123456789") is NEED_DATA
+    assert buf.flow() == 0 and not buf.paused
+    assert buf.feed_data(b"y") == WAKE | PAUSE  # as asyncio: feeding pauses...
+    buf.stop_waiting()
+    assert buf.readuntil(b"0123456789") is NEED_DATA
+    assert buf.flow() == RESUME  # ...and the parked reader resumes at once
