@@ -865,3 +865,29 @@ def test_cancelled_open_connection_leaks_no_fd(stack: Stack) -> None:
     assert after == before
     assert len(steps_seen) >= 5  # the cancellations landed at several steps
     assert 0 < completed < CANCELLED_OPENS
+
+
+def test_large_readexactly_over_a_socket(stack: Stack) -> None:
+    """8 MiB through readexactly with limit 64 KiB: reading pauses and resumes on a
+    real transport (asyncio: per chunk; ours: once the 8 MiB are in) and every
+    byte arrives in order."""
+    size = 8 * 1024 * 1024
+
+    async def main() -> tuple[bool, bytes]:
+        r1, w1, r2, w2 = await stream_pair(stack, socket.AF_INET)
+        blob = random.Random(8).randbytes(size)
+
+        async def send() -> None:
+            w1.write(blob)
+            await w1.drain()
+            w1.write(b"after")
+            await w1.drain()
+
+        sender = asyncio.ensure_future(send())
+        got = await r2.readexactly(size)
+        after = await r2.readexactly(5)
+        await sender
+        await close_all(w1, w2)
+        return got == blob, after
+
+    assert stack.run(main) == (True, b"after")
