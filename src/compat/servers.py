@@ -40,7 +40,8 @@ Behaviour, as asyncio unless said otherwise:
   listening fd unwatched for ``ACCEPT_RETRY_DELAY`` (1 s): no spinning.
 * ``create_unix_server``: a stale socket file at the path is replaced; any
   other file there is left alone and the bind error raised (``Address ... is
-  already in use``). With ``cleanup_socket`` (the default) close() removes the
+  already in use``). With ``cleanup_socket`` (the default; for a ``sock=``
+  socket from 3.13 on, as asyncio) close() removes the
   socket file only if the path still names *our* socket: same device and
   inode, and a socket; the check is made before our socket is closed, so the
   inode cannot have been reused (3.13 checks the inode after closing).
@@ -82,6 +83,8 @@ __all__ = ["Server", "ServerOps"]
 
 _TLS_LATER = "TLS support arrives with the TLS issue (#4)"
 _ACCEPT_ONLY = (_ap.ACCEPT,)
+#: 3.13 removes the file of a socket given through sock= too; before, nothing did.
+_GIVEN_SOCKET_CLEANED_UP = sys.version_info >= (3, 13)
 _HAS_IPV6 = hasattr(socket, "AF_INET6") and hasattr(socket, "IPPROTO_IPV6")
 
 
@@ -167,7 +170,9 @@ class Server(asyncio.AbstractServer):
         # id(transport) -> weak reference: close_clients()/abort_clients() reach
         # the live ones, and one collected without detaching still counts down.
         self._clients: dict[int, weakref.ref[Any]] = {}
-        self._waiters: list[Any] = []
+        self._anonymous = 0  # connections attached without a transport
+        # wait_closed() futures; None once released (as asyncio, whose tests look)
+        self._waiters: list[Any] | None = []
         self._serving_forever_fut: Any = None
         self._retry_timer: Any = None
         # listening socket -> (path, device, inode) of the file to clean up
@@ -176,11 +181,24 @@ class Server(asyncio.AbstractServer):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sockets={self.sockets!r}>"
 
+    @property
+    def _sockets(self) -> list[socket.socket] | None:
+        # asyncio's attribute (its tests and some frameworks read it): the
+        # listening sockets, None once closed.
+        return None if self._policy.closed else self._listeners
+
     # -- connection accounting (called by SocketTransport) ----------------
 
-    def _attach(self, transport: Any) -> None:
-        """A transport of this server was made: count it until it detaches."""
+    def _attach(self, transport: Any = None) -> None:
+        """A transport of this server was made: count it until it detaches.
+
+        Without a transport (asyncio 3.11/3.12's private signature, which
+        their transports and tests use) the connection is counted anonymously.
+        """
         self._perform(self._policy.attach())
+        if transport is None:
+            self._anonymous += 1
+            return
         key = id(transport)
         loop = self._loop
         server_ref = weakref.ref(self)
@@ -193,8 +211,13 @@ class Server(asyncio.AbstractServer):
 
         self._clients[key] = weakref.ref(transport, collected)
 
-    def _detach(self, transport: Any) -> None:
+    def _detach(self, transport: Any = None) -> None:
         """A transport of this server lost its connection."""
+        if transport is None:
+            if self._anonymous > 0:
+                self._anonymous -= 1
+                self._perform(self._policy.detach())
+            return
         ref = self._clients.get(id(transport))
         if ref is not None and ref() is transport:
             self._forget(id(transport), ref)
@@ -230,7 +253,7 @@ class Server(asyncio.AbstractServer):
             elif action is _ap.CLOSE_LISTENERS:
                 self._close_listeners()
             elif action is _ap.RELEASE_WAITERS:
-                waiters, self._waiters = self._waiters, []
+                waiters, self._waiters = self._waiters or [], None
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_result(None)
@@ -395,6 +418,7 @@ class Server(asyncio.AbstractServer):
         if self._policy.state is _ap.CLOSED:
             return
         waiter = self._loop.create_future()
+        assert self._waiters is not None  # None only once CLOSED
         self._waiters.append(waiter)
         await waiter
 
@@ -582,9 +606,15 @@ class ServerOps:
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
-        cleanup_socket: bool = True,
+        cleanup_socket: bool | None = None,
     ) -> Server:
-        """A Unix-socket server listening on *path* (or on *sock*)."""
+        """A Unix-socket server listening on *path* (or on *sock*).
+
+        *cleanup_socket* (3.13; None means the running Python's default): remove
+        the socket file on close() if it is still ours. The default is yes,
+        except for a socket handed in through *sock* before 3.13, whose file
+        3.11's own tests expect to be left to the caller.
+        """
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             _check_socket(sock)
@@ -602,6 +632,8 @@ class ServerOps:
             if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
             owned = False
+        if cleanup_socket is None:
+            cleanup_socket = owned or _GIVEN_SOCKET_CLEANED_UP
         unix_file = None
         if cleanup_socket:
             name = sock.getsockname()
