@@ -863,8 +863,10 @@ def test_unclosed_transport_warns(our_runner: Runner) -> None:
 
 def test_a_fatal_receive_error_aborts_with_the_exception(our_runner: Runner) -> None:
     class BrokenSocket(socket.socket):
-        def recvfrom_into(self, *args: Any, **kwargs: Any) -> Any:
+        def recvfrom(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("not an OSError")
+
+        recvfrom_into = recvfrom
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -990,3 +992,41 @@ def test_fd_hygiene_over_cycles_and_cancellations(runner: Runner) -> None:
             assert _open_fds() == baseline - 1  # (the server's socket is gone too)
 
     runner.run(main(), timeout=30)
+
+
+def test_largest_datagrams_arrive_whole(runner: Runner, tmp_path: Path) -> None:
+    """The biggest UDP datagram (65,507 bytes) and a 150 KiB AF_UNIX one, intact."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server, proto = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
+        client, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=server.get_extra_info("sockname")
+        )
+        big = bytes(range(256)) * 255 + bytes(range(227))
+        assert len(big) == 65507
+        client.sendto(big)
+        await proto.got_all
+        assert proto.datagrams[0][0] == big
+        for transport in (client, server):
+            transport.close()
+        await proto.lost
+        if not hasattr(socket, "AF_UNIX"):
+            return
+        path = str(tmp_path / "big.sock")
+        unix_server, unix_proto = await loop.create_datagram_endpoint(
+            Recorder, local_addr=path, family=socket.AF_UNIX
+        )
+        unix_server.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20
+        )
+        huge = bytes(range(256)) * 600  # 150 KiB: more than any UDP datagram
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            sender.sendto(huge, path)
+        await unix_proto.got_all
+        assert unix_proto.datagrams[0][0] == huge
+        unix_server.close()
+        await unix_proto.lost
+
+    runner.run(main())
