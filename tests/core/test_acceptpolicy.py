@@ -228,3 +228,76 @@ def test_unknown_input_is_refused() -> None:
     policy = AcceptPolicy()
     with pytest.raises(AcceptPolicyError, match="not an input of this machine"):
         policy.feed(A.ACCEPT)  # an action, not an input
+
+
+# -- random input sequences against a reference model --------------------------------
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Model:
+    """What the driver can observe, kept with plain booleans and counters."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self.watched = False
+        self.timer = False
+        self.listening = True  # listeners open
+        self.closed = False
+        self.released = False
+        self.active = 0
+        self.accepts_in_batch = 0
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 4), st.lists(st.sampled_from(A.INPUTS), max_size=60))
+@example(1, [A.START, A.READABLE, A.ACCEPTED, A.READABLE, A.ACCEPTED, A.ACCEPTED])
+@example(2, [A.START, A.ATTACH, A.READABLE, A.OUT_OF_RESOURCES, A.CLOSE, A.DETACH])
+def test_random_sequences_keep_the_invariants(batch: int, inputs: list[object]) -> None:
+    policy = AcceptPolicy(batch=batch)
+    model = Model(batch)
+    for event in inputs:
+        state_before = policy.state
+        try:
+            actions = policy.feed(event)  # type: ignore[arg-type]
+        except AcceptPolicyError:
+            assert policy.state is state_before  # a refused input changes nothing
+            continue
+        if event is A.BACKOFF_EXPIRED:
+            model.timer = False  # it fired
+        if event is A.READABLE:
+            model.accepts_in_batch = 0  # a new batch
+        for action in actions:
+            if action is A.WATCH:
+                assert not model.watched and model.listening and not model.timer
+                model.watched = True
+            elif action is A.UNWATCH:
+                assert model.watched
+                model.watched = False
+            elif action is A.ARM_TIMER:
+                assert not model.timer and not model.watched
+                model.timer = True
+            elif action is A.CANCEL_TIMER:
+                assert model.timer
+                model.timer = False
+            elif action is A.CLOSE_LISTENERS:
+                assert model.listening and not model.watched and not model.timer
+                model.listening = False
+                model.closed = True
+            elif action is A.RELEASE_WAITERS:
+                assert not model.released and model.closed
+                model.released = True
+            elif action is A.ACCEPT:
+                assert model.watched
+                model.accepts_in_batch += 1
+                assert model.accepts_in_batch <= model.batch
+        if event is A.ATTACH:
+            model.active += 1
+        if event is A.DETACH:
+            model.active -= 1
+        assert policy.active == model.active >= 0
+        # wait_closed's condition, in either order, released exactly then
+        assert model.released == (model.closed and model.active == 0)
+        assert (policy.state is A.CLOSED) == model.released
+        assert policy.serving == (model.watched or model.timer)
