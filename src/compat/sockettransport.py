@@ -57,6 +57,7 @@ from ..core.transportstate import (
     WRITE_EOF_STATES,
     Action,
     Input,
+    State,
     TransportLifecycle,
 )
 from .errors import logger
@@ -81,6 +82,11 @@ except (AttributeError, OSError, ValueError):
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
+#: Writes smaller than this are copied into one growing chunk while data is
+#: buffered (fewer chunks per sendmsg, no per-write deque entry); larger bytes
+#: objects are queued as they are, without a copy.
+COALESCE_BELOW = 16 * 1024
+
 # One receive buffer per loop for plain protocols: a loop runs one callback at a
 # time and data_received gets a copy, so transports of a loop can share it.
 _read_buffers: weakref.WeakKeyDictionary[Any, memoryview] = weakref.WeakKeyDictionary()
@@ -95,10 +101,6 @@ def _read_buffer(loop: Any) -> memoryview:
         view = memoryview(bytearray(MAX_RECV))
         _read_buffers[loop] = view
     return view
-
-
-def _bytes_len(data: Any) -> int:
-    return data.nbytes if type(data) is memoryview else len(data)
 
 
 def _owned(data: Any) -> Any:
@@ -126,6 +128,8 @@ _WRITELINES_EOF_MESSAGE = (
 
 _A = Action
 _I = Input
+#: States in which write() takes the slow path (refused or dropped).
+_WRITE_ODD_STATES = WRITE_EOF_STATES | LOST_STATES
 
 
 class SocketTransport(asyncio.Transport):
@@ -309,19 +313,23 @@ class SocketTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send *data* (buffered as needed; never blocks)."""
-        _check_bytes(data)
+        if type(data) is not bytes:
+            _check_bytes(data)
         state = self._life.state
-        if state in WRITE_EOF_STATES:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        if self._empty_waiter is not None:
-            raise RuntimeError("unable to write; sendfile is in progress")
-        if not data:
+        if state in _WRITE_ODD_STATES or self._empty_waiter is not None or not data:
+            self._write_odd(data, state)
             return
-        if state in LOST_STATES:
-            self._count_lost_write()
-            return
-        if self._buffer:
-            self._buffer.append(_owned(data))
+        buffer = self._buffer
+        if buffer:
+            size = len(data) if type(data) is bytes else memoryview(data).nbytes
+            if size <= COALESCE_BELOW:
+                last = buffer[-1]
+                if type(last) is bytearray:
+                    last += data
+                else:
+                    buffer.append(bytearray(data))
+            else:
+                buffer.append(_owned(data))
         else:
             try:
                 n = self._sock.send(data)  # type: ignore[union-attr]
@@ -332,20 +340,25 @@ class SocketTransport(asyncio.Transport):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal write error on socket transport")
                 return
-            size = _bytes_len(data)
-            if n == size:
+            view = memoryview(data).cast("B") if type(data) is not bytes else memoryview(data)
+            size = len(view) - n
+            if not size:
                 return
-            if n:
-                rest = memoryview(data).cast("B")[n:] if type(data) is not bytes else data[n:]
-                self._buffer.append(_owned(rest))
-                self._perform(self._life.feed(_I.SHORT_WRITE))
-            else:
-                self._buffer.append(_owned(data))
-                self._perform(self._life.feed(_I.EAGAIN))
-            data = self._buffer[-1]
-        signal = self._flow.grow(_bytes_len(data))
+            # A bytes object cannot change under us: keep a view of its tail.
+            buffer.append(view[n:] if type(data) is bytes else bytes(view[n:]))
+            self._perform(self._life.feed(_I.SHORT_WRITE if n else _I.EAGAIN))
+        signal = self._flow.grow(size)
         if signal is not None:
             signal_protocol(self._loop, self, self._protocol, signal)
+
+    def _write_odd(self, data: Any, state: State) -> None:
+        # asyncio's order: write_eof, sendfile in progress, nothing to send, lost.
+        if state in WRITE_EOF_STATES:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if data and state in LOST_STATES:
+            self._count_lost_write()
 
     def writelines(self, list_of_data: Any) -> None:
         """Send each chunk in order; flow control sees every byte buffered."""
@@ -425,6 +438,9 @@ class SocketTransport(asyncio.Transport):
             if size <= n:
                 buffer.popleft()
                 n -= size
+            elif type(chunk) is bytearray:
+                del chunk[:n]  # ours (coalesced small writes); cheap at the front
+                break
             else:
                 buffer[0] = memoryview(chunk)[n:]
                 break

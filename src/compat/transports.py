@@ -1,6 +1,6 @@
 """Helpers shared by sansloop's transports (stream, datagram, sendfile fallback).
 
-- ``signal_protocol(transport, protocol, signal)``: deliver a ``WriteFlowControl``
+- ``signal_protocol(loop, transport, protocol, signal)``: deliver a ``WriteFlowControl``
   answer (``"pause_writing"``/``"resume_writing"``) to the protocol; an exception
   goes to the loop's exception handler with asyncio's message
   (``"protocol.pause_writing() failed"``), SystemExit/KeyboardInterrupt propagate.

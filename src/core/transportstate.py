@@ -83,6 +83,10 @@ __all__ = [
 class State(enum.Enum):
     """Lifecycle states of a stream transport."""
 
+    # Identity hashing in C: Enum.__hash__ is Python code, and these are
+    # looked up on every read and write of a transport.
+    __hash__ = object.__hash__
+
     OPEN = "open"
     READ_PAUSED = "reading paused"
     READ_EOF = "EOF received"
@@ -96,6 +100,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """What happened: an I/O result or a user call."""
+
+    __hash__ = object.__hash__
 
     READABLE = "readable"
     DRAINED = "drained"
@@ -112,6 +118,8 @@ class Input(enum.Enum):
 
 class Action(enum.Enum):
     """What the transport must do."""
+
+    __hash__ = object.__hash__
 
     DELIVER = "deliver"
     START_READING = "start reading"
