@@ -35,6 +35,15 @@ Network and names
     ``getnameinfo`` resolve names (blocking; the loop runs them in the
     executor). A simulated backend returns simulated sockets.
 
+File transfer
+    ``sendfile(out_fd, in_fd, offset, count)`` sends up to *count* bytes of
+    the file *in_fd*, from *offset*, to the stream socket *out_fd* without
+    copying them through Python (``os.sendfile``'s semantics: the number of
+    bytes sent, 0 at the end of the file; BlockingIOError when the socket
+    is full). NotImplementedError where there is no such call; the loop's
+    ``sock_sendfile`` then reads and sends instead. A simulated backend
+    moves the bytes itself.
+
 Executor
     ``default_executor()`` returns the ``concurrent.futures.Executor`` used
     when ``run_in_executor`` is given ``None``.
@@ -53,6 +62,7 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures
+import os
 import selectors
 import socket
 import threading
@@ -146,6 +156,22 @@ class Backend(abc.ABC):
         """Reverse-resolve *sockaddr*; blocking, run in the executor by the loop."""
         return socket.getnameinfo(sockaddr, flags)
 
+    # -- file transfer ---------------------------------------------------------
+
+    def sendfile(self, out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        """Send up to *count* bytes of file *in_fd* from *offset* to socket *out_fd*.
+
+        ``os.sendfile`` semantics: returns the bytes sent (0 at end of file),
+        raises BlockingIOError when *out_fd* (non-blocking) is full and
+        OSError on failure (for example when *in_fd* is not a regular file).
+        NotImplementedError where the platform has no ``os.sendfile``.
+        """
+        try:
+            send = os.sendfile
+        except AttributeError:
+            raise NotImplementedError("os.sendfile() is not available") from None
+        return send(out_fd, in_fd, offset, count)
+
     # -- executor ------------------------------------------------------------
 
     def default_executor(self) -> concurrent.futures.Executor:
@@ -170,6 +196,18 @@ class Backend(abc.ABC):
                 done()
 
         threading.Thread(target=join, name="sansloop-executor-shutdown", daemon=True).start()
+
+    # -- signals -------------------------------------------------------------
+
+    def signal_channel(self) -> Any:
+        """A new :class:`~sansloop.backends.signals.SignalChannel`.
+
+        The loop asks for one the first time ``add_signal_handler`` is used; a
+        simulated backend returns a stand-in that delivers simulated signals.
+        """
+        from .signals import SignalChannel
+
+        return SignalChannel()
 
     # -- introspection -------------------------------------------------------
 

@@ -48,6 +48,7 @@ from .errors import ExceptionHandling, logger
 from .executors import ExecutorOps
 from .sendfile import SendfileOps
 from .servers import ServerOps
+from .signals import SignalOps
 
 try:
     from .sockets import SocketOps
@@ -103,6 +104,7 @@ class EventLoop(
     ServerOps,
     DatagramOps,
     SendfileOps,
+    SignalOps,
     SocketOps,
     ExecutorOps,
     AsyncGenOps,
@@ -255,6 +257,7 @@ class EventLoop(
         self._closed = True
         if self._debug:
             logger.debug("Close %r", self)
+        self._close_signal_handling()
         self._scheduler.clear()
         self._abandon_default_executor()
         self._backend.close()
