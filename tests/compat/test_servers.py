@@ -15,6 +15,7 @@ lowered there only (tests/compat/_emfile_server.py).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import socket
@@ -666,8 +667,9 @@ def _open_fds() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
-@pytest.mark.parametrize("kind", ["loop", "full"])
+@pytest.mark.parametrize("kind", ACCEPT_KINDS)
 def test_fd_hygiene_over_server_start_stop_cycles(kind: str) -> None:
+    # 1,000 in the acceptance run (SANSLOOP_SERVER_CYCLES=1000): exact baseline
     cycles = int(os.environ.get("SANSLOOP_SERVER_CYCLES", "200"))
 
     async def main(loop: asyncio.AbstractEventLoop) -> tuple[int, int]:
@@ -790,3 +792,74 @@ def test_anonymous_attach_and_a_collected_transport_count_down(kind: str) -> Non
         assert server.statistics()["active"] == 0
 
     run(kind, main)
+
+
+class _ExhaustedSocket(socket.socket):
+    """A listening socket whose accept() fails with EMFILE while told to."""
+
+    exhausted = True
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if self.exhausted:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def _exhausting_loop(mode: str, made: list[_ExhaustedSocket]) -> EventLoop:
+    backend = get_backend("epoll")
+
+    def make_socket(family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0):
+        sock = _ExhaustedSocket(family, type, proto)
+        made.append(sock)
+        return sock
+
+    backend.socket = make_socket  # type: ignore[method-assign]  # the backend's seam
+    return EventLoop(backend, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["loop", "full"])
+def test_out_of_fds_backs_off_then_retries_and_close_cancels_the_retry(mode: str) -> None:
+    made: list[_ExhaustedSocket] = []
+    loop = _exhausting_loop(mode, made)
+
+    async def main() -> None:
+        log = Log(loop)
+        contexts: list[dict[str, Any]] = []
+
+        def handler(_loop: Any, context: dict[str, Any]) -> None:
+            contexts.append(context)
+            log.changed()
+
+        loop.set_exception_handler(handler)
+        server = await loop.create_server(lambda: Echo(log), "127.0.0.1", 0)
+        (listener,) = made
+        address = listener.getsockname()
+        client = await connect(loop, address)  # queued in the kernel
+        await log.until(lambda: len(contexts) >= 1)
+        (context,) = contexts
+        assert context["message"] == "socket.accept() out of system resource"
+        assert context["exception"].errno == errno.EMFILE
+        assert server.is_serving()  # still serving: backing off
+        stats = loop.statistics()
+        assert stats["readers"] == 0 and stats["timers"] == 1  # unwatched, one retry armed
+        # fds come back: the retry (after ACCEPT_RETRY_DELAY) accepts the client
+        listener.exhausted = False
+        await log.expect(1)
+        assert len(contexts) == 1  # one report for the episode: no spinning
+        client.close()
+        await log.expect_lost(1)
+        # a second episode, closed while backing off: the retry is cancelled
+        listener.exhausted = True
+        second = await connect(loop, address)
+        await log.until(lambda: len(contexts) >= 2)
+        server.close()
+        stats = loop.statistics()
+        assert stats["timers"] - stats["cancelled_timers"] == 0  # the retry is cancelled
+        assert not server.is_serving() and listener.fileno() == -1
+        second.close()
+        await server.wait_closed()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
