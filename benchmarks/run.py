@@ -176,7 +176,16 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout.strip() or None
+    commit = proc.stdout.strip()
+    if not commit:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", HERE, "status", "--porcelain", "--", "../src"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
+    return f"{commit}+uncommitted src changes" if dirty else commit
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
