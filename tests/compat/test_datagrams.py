@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import logging
 import os
 import socket
 import sys
@@ -697,6 +698,41 @@ def test_close_and_abort_are_idempotent_and_lose_once(runner: Runner) -> None:
             await asyncio.sleep(0)
             assert proto.events == ["made", "lost"]
             assert transport.get_extra_info("socket") is not None  # still answers
+
+    runner.run(main())
+
+
+def test_sends_after_loss_warn_from_the_fifth_on(
+    runner: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        client, proto = await loop.create_datagram_endpoint(
+            Recorder, remote_addr=("127.0.0.1", _free_udp_port())
+        )
+        client.close()
+        await proto.lost
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            for sent in range(1, 8):
+                client.sendto(b"late")
+                warned = [r for r in caplog.records if "socket.send() raised" in r.getMessage()]
+                assert len(warned) == max(0, sent - 4), sent
+
+    runner.run(main())
+
+
+def test_debug_mode_logs_the_new_endpoint(runner: Runner, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        with caplog.at_level(logging.DEBUG, logger="asyncio"):
+            transport, proto = await loop.create_datagram_endpoint(
+                Recorder, local_addr=("127.0.0.1", 0)
+            )
+        assert any("Datagram endpoint local_addr=" in r.getMessage() for r in caplog.records)
+        transport.close()
+        await proto.lost
+        loop.set_debug(False)
 
     runner.run(main())
 
