@@ -58,6 +58,11 @@ mode (asyncio's ``constants._SendfileMode``):
   from the transport's ``_protocol_paused`` (asyncio's flow-control mixin and
   sansloop's transports have it), else from its buffer size and limits.
 
+The zero-copy steps keep asyncio's private names, ``_sock_sendfile_native``
+and ``_sendfile_native`` (raising ``SendfileNotAvailableError`` when they
+cannot work), because code and CPython's own tests replace
+``loop._sendfile_native`` on an instance to force the fallback.
+
 Deliberate differences from asyncio (3.11-3.13), each a fix:
 
 * a file that is not a regular file (a pipe) is sent by the fallback, or
@@ -318,13 +323,13 @@ class SendfileOps:
         if sock.type != socket.SOCK_STREAM:
             raise ValueError("only SOCK_STREAM type sockets are supported")
         try:
-            return await self._sock_sendfile_zero_copy(sock, file, offset, count)
+            return await self._sock_sendfile_native(sock, file, offset, count)
         except SendfileNotAvailableError:
             if not fallback:
                 raise
         return await self._sock_sendfile_fallback(sock, file, offset, count)
 
-    async def _sock_sendfile_zero_copy(
+    async def _sock_sendfile_native(
         self, sock: Any, file: Any, offset: int, count: int | None
     ) -> int:
         send = getattr(self._backend, "sendfile", None)
@@ -394,7 +399,7 @@ class SendfileOps:
             raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
         if mode is _Mode.TRY_NATIVE:
             try:
-                return await self._sendfile_zero_copy(transport, file, offset, count)
+                return await self._sendfile_native(transport, file, offset, count)
             except SendfileNotAvailableError:
                 if not fallback:
                     raise
@@ -406,7 +411,7 @@ class SendfileOps:
         _check_file_args(file, offset, count)
         return await self._sendfile_fallback(transport, file, offset, count)
 
-    async def _sendfile_zero_copy(
+    async def _sendfile_native(
         self, transport: Any, file: Any, offset: int, count: int | None
     ) -> int:
         sock = getattr(transport, "_sock", None)

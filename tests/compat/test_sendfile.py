@@ -613,3 +613,27 @@ def test_position_after_a_cancel_says_what_was_sent(sansloop_loop, datafile, soc
     got = loop.run_until_complete(main())
     assert got == DATA[: len(got)]
     assert datafile.tell() == len(got) > 0
+
+
+def test_replacing_the_native_step_forces_the_fallback(loop, datafile, sockets) -> None:  # type: ignore[no-untyped-def]
+    # Code (and CPython's own tests) replace loop._sendfile_native on an
+    # instance to force the fallback; that works on every loop here.
+    transport, proto, peer = _transport(loop, sockets)
+
+    async def unavailable(*args: Any) -> int:
+        raise asyncio.SendfileNotAvailableError("forced")
+
+    loop._sendfile_native = unavailable
+    with pytest.raises(asyncio.SendfileNotAvailableError, match="^forced$"):
+        loop.run_until_complete(loop.sendfile(transport, datafile, fallback=False))
+    assert datafile.tell() == 0
+
+    async def main() -> tuple[int, bytes]:
+        reader = asyncio.ensure_future(_read_all(loop, peer))
+        sent = await loop.sendfile(transport, datafile, 0, 1_000_000)
+        transport.write_eof()
+        return sent, await reader
+
+    assert loop.run_until_complete(main()) == (1_000_000, DATA[:1_000_000])
+    assert datafile.tell() == 1_000_000
+    _finish(loop, transport, proto)
