@@ -863,3 +863,61 @@ def test_out_of_fds_backs_off_then_retries_and_close_cancels_the_retry(mode: str
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+class _ScriptedSocket(socket.socket):
+    """A listening socket whose next accept() calls raise the queued errors."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        queued = getattr(self, "queued", [])
+        if queued:
+            raise queued.pop(0)
+        return super().accept()
+
+
+@pytest.mark.parametrize("mode", ["loop", "full"])
+def test_aborted_and_failed_accepts(mode: str) -> None:
+    made: list[_ScriptedSocket] = []
+    backend = get_backend("epoll")
+
+    def make_socket(family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0):
+        made.append(_ScriptedSocket(family, type, proto))
+        return made[-1]
+
+    backend.socket = make_socket  # type: ignore[method-assign]  # the backend's seam
+    loop = EventLoop(backend, mode=mode)
+
+    async def main() -> None:
+        log = Log(loop)
+        contexts: list[dict[str, Any]] = []
+
+        def handler(_loop: Any, context: dict[str, Any]) -> None:
+            contexts.append(context)
+            log.changed()
+
+        loop.set_exception_handler(handler)
+        server = await loop.create_server(lambda: Echo(log), "127.0.0.1", 0)
+        (listener,) = made
+        # A peer that gave up while queued: silently skipped, the batch goes on.
+        listener.queued = [ConnectionAbortedError(errno.ECONNABORTED, "aborted")]  # type: ignore[attr-defined]
+        first = await connect(loop, listener.getsockname())
+        await log.expect(1)
+        assert contexts == []
+        # Any other failure is reported; the server keeps serving.
+        listener.queued = [OSError(errno.EPROTO, "protocol error")]  # type: ignore[attr-defined]
+        second = await connect(loop, listener.getsockname())
+        await log.expect(2)
+        (context,) = contexts
+        assert context["message"] == "socket.accept() failed"
+        assert context["exception"].errno == errno.EPROTO
+        assert context["socket"].fileno() == listener.fileno()
+        assert server.is_serving()
+        first.close()
+        second.close()
+        server.close()
+        await server.wait_closed()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
