@@ -41,7 +41,7 @@ from ..core.handles import Handle, TimerHandle
 from ..core.interest import MODIFY, READ, REGISTER, UNREGISTER, WRITE, InterestTable
 from ..core.scheduler import Scheduler
 from .asyncgens import AsyncGenOps
-from .callbacks import check_callback
+from .callbacks import _PLAIN_CALLABLE_TYPES, check_callback
 from .connections import ConnectionOps
 from .datagrams import DatagramOps
 from .errors import ExceptionHandling, logger
@@ -286,11 +286,18 @@ class EventLoop(
             events = self._backend.poll(timeout)
             if events:
                 self._dispatch(events)
-        scheduler.release_due(self._clock() + self._clock_resolution)
+        if scheduler._timers:  # read each tick: compaction replaces the list
+            scheduler.release_due(self._clock() + self._clock_resolution)
         if self._debug:
             self._run_ready_debug()
-        else:
-            scheduler.run_ready()
+            return
+        # Scheduler.run_ready(), inlined: this is the loop's innermost path.
+        ready = self._ready
+        popleft = ready.popleft
+        for _ in range(len(ready)):
+            handle = popleft()
+            if not handle._cancelled:
+                handle._run()
 
     def _dispatch(self, events: list[tuple[int, int]]) -> None:
         entries = self._interest._entries
@@ -341,7 +348,8 @@ class EventLoop(
         """Run ``callback(*args)`` on the next tick, in FIFO order."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        check_callback(callback, "call_soon")
+        if type(callback) not in _PLAIN_CALLABLE_TYPES:  # C callables: known good
+            check_callback(callback, "call_soon")
         handle = Handle(callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -363,7 +371,8 @@ class EventLoop(
             raise ValueError("Invalid delay: NaN (not a number)")
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        check_callback(callback, "call_later")
+        if type(callback) not in _PLAIN_CALLABLE_TYPES:  # C callables: known good
+            check_callback(callback, "call_later")
         timer = TimerHandle(self._clock() + delay, callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -385,7 +394,8 @@ class EventLoop(
             raise ValueError("Invalid time: NaN (not a number)")
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        check_callback(callback, "call_at")
+        if type(callback) not in _PLAIN_CALLABLE_TYPES:  # C callables: known good
+            check_callback(callback, "call_at")
         timer = TimerHandle(when, callback, args, self, context)
         if self._debug:
             self._check_thread()
@@ -405,7 +415,8 @@ class EventLoop(
         """Like call_soon(), from any thread; wakes the loop."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        check_callback(callback, "call_soon_threadsafe")
+        if type(callback) not in _PLAIN_CALLABLE_TYPES:  # C callables: known good
+            check_callback(callback, "call_soon_threadsafe")
         handle = Handle(callback, args, self, context)
         if self._debug:
             handle._source_traceback = extract_stack(sys._getframe(1))
