@@ -165,7 +165,10 @@ class _ZeroCopy:
         except _WOULD_BLOCK:
             return False
         except NotImplementedError as exc:
-            fut.set_exception(SendfileNotAvailableError(str(exc) or "sendfile is not available"))
+            if self.sent == 0:
+                exc = SendfileNotAvailableError(str(exc) or "sendfile is not available")
+            # else: bytes went out; a fallback from the start would repeat them
+            fut.set_exception(exc)
             return True
         except OSError as exc:
             if self.sent == 0:

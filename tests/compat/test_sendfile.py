@@ -637,3 +637,22 @@ def test_replacing_the_native_step_forces_the_fallback(loop, datafile, sockets) 
     assert loop.run_until_complete(main()) == (1_000_000, DATA[:1_000_000])
     assert datafile.tell() == 1_000_000
     _finish(loop, transport, proto)
+
+
+def test_a_backend_failing_midway_does_not_repeat_bytes(datafile, sockets) -> None:  # type: ignore[no-untyped-def]
+    class GivesUp(EpollBackend):
+        def sendfile(self, out_fd: int, in_fd: int, offset: int, count: int) -> int:
+            if offset > 0:
+                raise NotImplementedError("gave up")
+            return super().sendfile(out_fd, in_fd, offset, min(count, 1000))
+
+    loop = sansloop.new_event_loop(GivesUp())
+    try:
+        a, b = _socketpair(sockets)
+        with pytest.raises(NotImplementedError, match="gave up"):
+            loop.run_until_complete(loop.sock_sendfile(a, datafile))
+        assert datafile.tell() == 1000
+        a.shutdown(socket.SHUT_WR)
+        assert loop.run_until_complete(_read_all(loop, b)) == DATA[:1000]
+    finally:
+        _close_loop(loop)
