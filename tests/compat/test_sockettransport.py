@@ -87,7 +87,8 @@ class Recorder(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.events.append("eof")
-        self.eof.set_result(None)
+        if not self.eof.done():  # asyncio can deliver EOF twice (see below)
+            self.eof.set_result(None)
         return self.keep_open
 
     def pause_writing(self) -> None:
@@ -624,23 +625,33 @@ def test_repr(loop: Any) -> None:
     loop.run_until_complete(main())
 
 
-def test_stdlib_streams_on_transport(loop: Any) -> None:
-    """asyncio's StreamReaderProtocol/StreamWriter run on the transport (loop mode)."""
-    if getattr(loop, "mode", "loop") == "full":
-        pytest.skip("stdlib streams need stdlib futures (loop mode); full mode has its own")
+def test_streams_on_transport(loop: Any) -> None:
+    """Streams run on the transport: asyncio's own in loop mode, sansloop's in full mode."""
+    streams: Any = sansloop.compat if getattr(loop, "mode", "loop") == "full" else asyncio
 
     async def main() -> None:
         a, b = tcp_pair()
-        reader = asyncio.StreamReader(limit=2**16)
-        proto = asyncio.StreamReaderProtocol(reader)
+        reader = streams.StreamReader(limit=2**16)
+        proto = streams.StreamReaderProtocol(reader)
         waiter = loop.create_future()
         tr = make_transport(loop, a, proto, waiter)
         await waiter
-        writer = asyncio.StreamWriter(tr, proto, reader, loop)
+        writer = streams.StreamWriter(tr, proto, reader, loop)
         b.setblocking(False)
         await loop.sock_sendall(b, b"line one\nline two\n")
         assert await reader.readline() == b"line one\n"
         assert await reader.readline() == b"line two\n"
+        # More than twice the limit unread: the stream pauses the transport.
+        flood = bytes(range(256)) * 2048
+        sending = asyncio.ensure_future(loop.sock_sendall(b, flood))
+        for _ in range(1000):
+            if not tr.is_reading():
+                break
+            await asyncio.sleep(0)
+        assert not tr.is_reading()
+        assert await reader.readexactly(len(flood)) == flood
+        await sending
+        assert tr.is_reading()
         big = b"w" * (2 * 1024 * 1024)
         writer.write(big)
         drained = asyncio.ensure_future(writer.drain())
@@ -891,6 +902,54 @@ def test_connect_accepted_socket_gives_a_working_transport(loop: Any) -> None:
         b.shutdown(socket.SHUT_WR)
         await proto.eof
         assert await proto.lost is None
+        b.close()
+
+    loop.run_until_complete(main())
+
+
+# -- documented differences (docs/compat.md, "Stream transports") -----------
+
+
+def test_eof_is_delivered_once_even_if_reading_is_toggled_after_it(loop: Any) -> None:
+    """asyncio still says is_reading() after EOF, and a pause/resume re-reads the EOF."""
+    ours = isinstance(loop, sansloop.EventLoop)
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        proto = Recorder(loop, keep_open=True)
+        tr = make_transport(loop, a, proto)
+        b.shutdown(socket.SHUT_WR)
+        await proto.eof
+        assert tr.is_reading() is (not ours)
+        tr.pause_reading()
+        tr.resume_reading()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert proto.events.count("eof") == (1 if ours else 2)
+        tr.close()
+        await proto.lost
+        b.close()
+
+    loop.run_until_complete(main())
+
+
+def test_write_after_write_eof_then_close(loop: Any) -> None:
+    """asyncio refuses it with RuntimeError; ours drops it as a write after close."""
+    ours = isinstance(loop, sansloop.EventLoop)
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        proto = Recorder(loop)
+        tr = make_transport(loop, a, proto)
+        await asyncio.sleep(0)
+        tr.write_eof()
+        tr.close()
+        await proto.lost
+        if ours:
+            tr.write(b"dropped")
+        else:
+            with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
+                tr.write(b"refused")
         b.close()
 
     loop.run_until_complete(main())
