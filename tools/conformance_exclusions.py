@@ -35,24 +35,11 @@ WHOLE_MODULES: dict[str, str] = {
 #: (mode, module) -> [(pattern, reason)]
 _STOCK_SELF_PIPE = "asserts on the stock loop's self-pipe (_ssock, _csock, _internal_fds)"
 _RUN_ONCE = "replaces the stock loop's private _run_once and counts its calls"
-_SENDFILE_NATIVE = "replaces the stock loop's private _sendfile_native hook to force the fallback"
 
 EXCLUDED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("loop", "test_events"): [
         ("*.test_internal_fds", _STOCK_SELF_PIPE),
         ("*.test_timeout_rounding", _RUN_ONCE + " and checks its selector's timeouts"),
-    ],
-    ("loop", "test_sendfile"): [
-        ("*.test_sendfile_fallback_close_peer_in_the_middle_of_receiving", _SENDFILE_NATIVE),
-        ("*.test_sendfile_force_fallback", _SENDFILE_NATIVE),
-        ("*.test_sendfile_force_unsupported_native", _SENDFILE_NATIVE),
-    ],
-    ("loop", "test_runners"): [
-        (
-            "RunTests.test_asyncio_run_debug",
-            "patches the private asyncio.coroutines._is_debug_mode (our loop reads the same "
-            "switches, -X dev and PYTHONASYNCIODEBUG, itself)",
-        ),
     ],
     ("loop", "test_tasks"): [
         (
