@@ -40,6 +40,15 @@ EXCLUDED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("loop", "test_events"): [
         ("*.test_internal_fds", _STOCK_SELF_PIPE),
         ("*.test_timeout_rounding", _RUN_ONCE + " and checks its selector's timeouts"),
+        (
+            "*.test_create_server_multiple_hosts_ipv4",
+            "mocks asyncio.base_events.socket and the stock loop's private _start_serving",
+        ),
+        (
+            "*.test_create_server_multiple_hosts_ipv6",
+            "mocks asyncio.base_events.socket and the stock loop's private _start_serving",
+        ),
+        ("*.test_prompt_cancellation", "calls the stock loop's private _stop_serving(sock)"),
     ],
     ("loop", "test_tasks"): [
         (
