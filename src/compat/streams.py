@@ -540,7 +540,7 @@ class StreamReader:
         """Attach the transport whose reading this reader pauses and resumes."""
         assert self._transport is None, "Transport already set"
         self._transport = transport
-        self._machine.controllable = True
+        self._machine.controllable = transport is not None
 
     def _apply(self, actions: int) -> None:
         if actions & WAKE:
