@@ -56,12 +56,17 @@ pauses nothing before ``set_transport`` and forgets a transport whose
 * A parked ``readexactly(n)`` is woken only when *n* bytes are in (or EOF or an
   exception): asyncio wakes it on every chunk, only for it to park again.
 
+* Reading is never left paused under a parked reader that is still short of
+  what it needs (it would wait forever): ``flow()`` resumes it, and does not
+  pause it, while such a reader is parked.
+
 Driver protocol: call a read operation; on ``NEED_DATA`` call ``flow()`` (and
 perform what it says), park until a ``WAKE``, then call ``stop_waiting()`` --
 also when the wait ends by cancellation -- and retry. After a read operation
-returns or raises, call ``flow()`` (after a read it can only say RESUME, and
-only while ``paused``: a driver may test that attribute first). ``feed_data``'s result already includes its
-flow decision. Only one reader may be parked at a time: a read that would park
+returns or raises, call ``flow()``; a driver may skip that call while
+``paused`` is False (the only decision it can then miss is a PAUSE, which the
+next ``feed_data`` makes). ``feed_data``'s result already includes its flow
+decision. Only one reader may be parked at a time: a read that would park
 while another is parked raises asyncio's RuntimeError ("readexactly() called
 while another coroutine is already waiting for incoming data"); one that can
 be answered at once is answered.
