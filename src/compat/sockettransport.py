@@ -128,6 +128,20 @@ _WRITELINES_EOF_MESSAGE = (
 
 _A = Action
 _I = Input
+
+#: _syscall's answers besides a count.
+_WOULD_BLOCK = -1
+_FAILED = -2
+_TRY_AGAIN = (BlockingIOError, InterruptedError)
+_NEVER_SWALLOWED = (SystemExit, KeyboardInterrupt)
+
+# asyncio's messages for the fatal-error paths.
+_READ_FAILED = "Fatal read error on socket transport"
+_WRITE_FAILED = "Fatal write error on socket transport"
+_DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
+_BUFFER_UPDATED_FAILED = "Fatal error: protocol.buffer_updated() call failed."
+_GET_BUFFER_FAILED = "Fatal error: protocol.get_buffer() call failed."
+_EOF_RECEIVED_FAILED = "Fatal error: protocol.eof_received() call failed."
 #: States in which write() takes the slow path (refused or dropped).
 _WRITE_ODD_STATES = WRITE_EOF_STATES | LOST_STATES
 
@@ -235,63 +249,74 @@ class SocketTransport(asyncio.Transport):
         # asyncio's sendfile fallback and start_tls read this name.
         return self._flow.paused
 
+    # -- the two ways out of the happy path ----------------------------------
+
+    def _syscall(self, op: Any, arg: Any, failure: str) -> int:
+        """``op(arg)`` on the socket: its count, ``_WOULD_BLOCK``, or ``_FAILED``.
+
+        A failure other than "try again" is fatal to the connection (see
+        _fatal_error); SystemExit and KeyboardInterrupt are not ours to keep.
+        """
+        try:
+            return op(arg)  # type: ignore[no-any-return]
+        except _TRY_AGAIN:
+            return _WOULD_BLOCK
+        except BaseException as exc:
+            if isinstance(exc, _NEVER_SWALLOWED):
+                raise
+            self._fatal_error(exc, failure)
+            return _FAILED
+
+    def _tell(self, callback: Any, arg: Any, failure: str) -> bool:
+        """Call a protocol method; False (and the connection is lost) if it raised."""
+        try:
+            callback(arg)
+        except BaseException as exc:
+            if isinstance(exc, _NEVER_SWALLOWED):
+                raise
+            self._fatal_error(exc, failure)
+            return False
+        return True
+
     # -- receiving -----------------------------------------------------------
 
     def _read_ready(self) -> None:
         if self._life.state not in READING_STATES:
             return
+        protocol = self._protocol
         if self._buffered_protocol:
-            self._read_into_protocol()
+            # BufferedProtocol: the bytes land in the protocol's own buffer.
+            target = self._protocol_buffer(protocol)
+            if target is None:
+                return
+            n = self._syscall(self._sock.recv_into, target, _READ_FAILED)  # type: ignore[union-attr]
+            if n > 0:
+                self._tell(protocol.buffer_updated, n, _BUFFER_UPDATED_FAILED)
+            elif n == 0:
+                self._on_eof()
             return
         view = self._read_view
-        try:
-            n = self._sock.recv_into(view)  # type: ignore[union-attr]
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
-            return
-        if not n:
+        n = self._syscall(self._sock.recv_into, view, _READ_FAILED)  # type: ignore[union-attr]
+        if n > 0:
+            self._tell(protocol.data_received, bytes(view[:n]), _DATA_RECEIVED_FAILED)
+        elif n == 0:
             self._on_eof()
-            return
-        try:
-            self._protocol.data_received(bytes(view[:n]))
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
-    def _read_into_protocol(self) -> None:
-        protocol = self._protocol
+    def _protocol_buffer(self, protocol: Any) -> Any:
+        """The protocol's buffer to receive into, or None (the connection failed)."""
         try:
-            buf = protocol.get_buffer(-1)
-            if not len(buf):
-                raise RuntimeError("get_buffer() returned an empty buffer")
-        except (SystemExit, KeyboardInterrupt):
-            raise
+            target = protocol.get_buffer(-1)
+            empty = not len(target)
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-            return
-        try:
-            n = self._sock.recv_into(buf)  # type: ignore[union-attr]
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
-            return
-        if not n:
-            self._on_eof()
-            return
-        try:
-            protocol.buffer_updated(n)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            if isinstance(exc, _NEVER_SWALLOWED):
+                raise
+            self._fatal_error(exc, _GET_BUFFER_FAILED)
+            return None
+        if empty:
+            problem = RuntimeError("get_buffer() returned an empty buffer")
+            self._fatal_error(problem, _GET_BUFFER_FAILED)
+            return None
+        return target
 
     def _on_eof(self) -> None:
         if self._loop.get_debug():
@@ -299,12 +324,13 @@ class SocketTransport(asyncio.Transport):
         self._perform(self._life.feed(_I.EOF))
 
     def _eof_received(self) -> None:
+        keep_open: Any = None
         try:
             keep_open = self._protocol.eof_received()
-        except (SystemExit, KeyboardInterrupt):
-            raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            if isinstance(exc, _NEVER_SWALLOWED):
+                raise
+            self._fatal_error(exc, _EOF_RECEIVED_FAILED)
             return
         if not keep_open:
             self.close()
@@ -331,15 +357,11 @@ class SocketTransport(asyncio.Transport):
             else:
                 buffer.append(_owned(data))
         else:
-            try:
-                n = self._sock.send(data)  # type: ignore[union-attr]
-            except (BlockingIOError, InterruptedError):
+            n = self._syscall(self._sock.send, data, _WRITE_FAILED)  # type: ignore[union-attr]
+            if n < 0:
+                if n == _FAILED:
+                    return
                 n = 0
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
-                return
             view = memoryview(data).cast("B") if type(data) is not bytes else memoryview(data)
             size = len(view) - n
             if not size:
@@ -378,18 +400,15 @@ class SocketTransport(asyncio.Transport):
             return
         if not self._buffer:
             # Nothing queued: offer the chunks to the socket first, buffer the rest.
-            try:
-                if _HAS_SENDMSG:
-                    n = self._sock.sendmsg(chunks[:_IOV_MAX])  # type: ignore[union-attr]
-                else:
-                    n = self._sock.send(chunks[0])  # type: ignore[union-attr]
-            except (BlockingIOError, InterruptedError):
+            sock: Any = self._sock
+            if _HAS_SENDMSG:
+                n = self._syscall(sock.sendmsg, chunks[:_IOV_MAX], _WRITE_FAILED)
+            else:
+                n = self._syscall(sock.send, chunks[0], _WRITE_FAILED)
+            if n < 0:
+                if n == _FAILED:
+                    return
                 n = 0
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
-                return
             total = sum(map(len, chunks))
             if n == total:
                 return
@@ -412,19 +431,14 @@ class SocketTransport(asyncio.Transport):
     def _flush(self) -> bool:
         """Send what the socket takes from the buffer; False after a fatal error."""
         buffer = self._buffer
-        try:
-            if _HAS_SENDMSG and len(buffer) > 1:
-                n = self._sock.sendmsg(itertools.islice(buffer, _IOV_MAX))  # type: ignore[union-attr]
-            else:
-                n = self._sock.send(buffer[0])  # type: ignore[union-attr]
-        except (BlockingIOError, InterruptedError):
+        sock: Any = self._sock
+        if _HAS_SENDMSG and len(buffer) > 1:
+            n = self._syscall(sock.sendmsg, itertools.islice(buffer, _IOV_MAX), _WRITE_FAILED)
+        else:
+            n = self._syscall(sock.send, buffer[0], _WRITE_FAILED)
+        if n == _WOULD_BLOCK:
             return True
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None and not self._empty_waiter.done():
-                self._empty_waiter.set_exception(exc)
+        if n == _FAILED:
             return False
         self._consume(n)
         return self._sent(n)
@@ -494,6 +508,10 @@ class SocketTransport(asyncio.Transport):
                 }
             )
         self._perform(self._life.feed(_I.RESET), exc)
+        waiter = self._empty_waiter
+        if waiter is not None and not waiter.done():
+            # A sendfile waiting for the buffer to drain fails with the cause.
+            waiter.set_exception(exc)
 
     def _perform(self, actions: tuple[Action, ...], exc: BaseException | None = None) -> None:
         loop = self._loop
@@ -546,12 +564,14 @@ class SocketTransport(asyncio.Transport):
     # -- sendfile support (asyncio's private names, used by sendfile paths) ---
 
     def _make_empty_waiter(self) -> Any:
+        """A future done once the write buffer is empty; write() refuses meanwhile."""
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
-        self._empty_waiter = self._loop.create_future()
-        if not self._buffer:
-            self._empty_waiter.set_result(None)
-        return self._empty_waiter
+        drained = self._loop.create_future()
+        self._empty_waiter = drained
+        if self.get_write_buffer_size() == 0:
+            drained.set_result(None)
+        return drained
 
     def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None
