@@ -953,3 +953,69 @@ def test_write_after_write_eof_then_close(loop: Any) -> None:
         b.close()
 
     loop.run_until_complete(main())
+
+
+def test_pause_reading_in_connection_made_holds_the_first_bytes(loop: Any) -> None:
+    class Shy(Recorder):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            transport.pause_reading()
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        b.sendall(b"early")
+        proto = Shy(loop)
+        tr = make_transport(loop, a, proto)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert proto.data == b"" and not tr.is_reading()
+        tr.resume_reading()
+        while not proto.data:
+            await asyncio.sleep(0)
+        assert proto.data == b"early"
+        tr.close()
+        await proto.lost
+        b.close()
+
+    loop.run_until_complete(main())
+
+
+def test_close_before_connection_made_runs(loop: Any) -> None:
+    """close() right after construction: connection_made, then connection_lost, once each."""
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        b.sendall(b"never read")
+        proto = Recorder(loop)
+        tr = make_transport(loop, a, proto)
+        tr.close()
+        assert await proto.lost is None
+        assert proto.events == ["made", ("lost", None)] and proto.data == b""
+        b.close()
+
+    loop.run_until_complete(main())
+
+
+def test_statistics_say_state_and_buffer() -> None:
+    loop = sansloop.new_event_loop()
+    try:
+
+        async def main() -> None:
+            a, b = socket.socketpair()
+            proto = Recorder(loop)
+            tr = SocketTransport(loop, a, proto)
+            await asyncio.sleep(0)
+            tr.pause_reading()
+            stats = tr.statistics()
+            assert stats["state"] == "reading paused"
+            assert stats["size"] == 0 and stats["paused"] is False
+            assert (stats["low"], stats["high"]) == (16384, 65536)
+            tr.abort()
+            await proto.lost
+            assert tr.statistics()["state"] == "aborted"
+            assert loop._transports.get(a.fileno()) is None
+            b.close()
+
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
