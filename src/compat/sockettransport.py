@@ -23,8 +23,10 @@ the transport leaves ``loop._transports`` and ``server._detach(self)`` runs.
 
 Receiving: an ``asyncio.BufferedProtocol`` receives in place
 (``recv_into(protocol.get_buffer(-1))`` then ``buffer_updated(n)``); a plain
-Protocol's bytes are received into one 256 KiB buffer per loop and copied out
-(``bytes(view[:n])``), instead of allocating 256 KiB per ``recv`` as stdlib does.
+Protocol gets ``recv(max_size)`` (256 KiB): measured against ``recv_into`` a
+reused buffer plus a copy out, it is 5-11% faster once glibc's mmap threshold
+has risen, which this module makes happen at import (``_steady_allocator``;
+stdlib's slowness at 256 KiB per receive is that threshold, not allocating).
 
 Sending: write() tries ``send`` at once when nothing is buffered and buffers the
 rest (a bytearray or memoryview is copied: the caller may reuse it); the writer
@@ -45,7 +47,6 @@ import itertools
 import socket
 import sys
 import warnings
-import weakref
 from asyncio import constants as _aio_constants
 from typing import Any
 
@@ -87,20 +88,22 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 #: objects are queued as they are, without a copy.
 COALESCE_BELOW = 16 * 1024
 
-# One receive buffer per loop for plain protocols: a loop runs one callback at a
-# time and data_received gets a copy, so transports of a loop can share it.
-_read_buffers: weakref.WeakKeyDictionary[Any, memoryview] = weakref.WeakKeyDictionary()
+
+def _steady_allocator() -> None:
+    """Free one large block once, so that 256 KiB receives come from the heap.
+
+    glibc serves blocks above its mmap threshold (128 KiB at start) with
+    mmap/munmap and raises the threshold the first time such a block is freed.
+    Until then every ``recv(256 KiB)`` is an mmap, page faults and a munmap
+    (4x slower bulk receiving, measured). Any long-running process frees a
+    large block sooner or later; this makes "sooner" the import. Harmless with
+    other allocators.
+    """
+    block = bytearray(1 << 20)
+    del block
 
 
-def _read_buffer(loop: Any) -> memoryview:
-    try:
-        view = _read_buffers.get(loop)
-    except TypeError:  # a loop that cannot be weakly referenced
-        return memoryview(bytearray(MAX_RECV))
-    if view is None:
-        view = memoryview(bytearray(MAX_RECV))
-        _read_buffers[loop] = view
-    return view
+_steady_allocator()
 
 
 def _owned(data: Any) -> Any:
@@ -176,7 +179,6 @@ class SocketTransport(asyncio.Transport):
         self._conn_lost = 0
         self._empty_waiter: Any = None
         self._server = server
-        self._read_view = _read_buffer(loop)
         self._protocol: Any = None
         self._buffered_protocol = False
         self.set_protocol(protocol)
@@ -251,14 +253,14 @@ class SocketTransport(asyncio.Transport):
 
     # -- the two ways out of the happy path ----------------------------------
 
-    def _syscall(self, op: Any, arg: Any, failure: str) -> int:
-        """``op(arg)`` on the socket: its count, ``_WOULD_BLOCK``, or ``_FAILED``.
+    def _syscall(self, op: Any, arg: Any, failure: str) -> Any:
+        """``op(arg)`` on the socket: its result, or ``_WOULD_BLOCK``/``_FAILED``.
 
         A failure other than "try again" is fatal to the connection (see
         _fatal_error); SystemExit and KeyboardInterrupt are not ours to keep.
         """
         try:
-            return op(arg)  # type: ignore[no-any-return]
+            return op(arg)
         except _TRY_AGAIN:
             return _WOULD_BLOCK
         except BaseException as exc:
@@ -295,12 +297,32 @@ class SocketTransport(asyncio.Transport):
             elif n == 0:
                 self._on_eof()
             return
-        view = self._read_view
-        n = self._syscall(self._sock.recv_into, view, _READ_FAILED)  # type: ignore[union-attr]
-        if n > 0:
-            self._tell(protocol.data_received, bytes(view[:n]), _DATA_RECEIVED_FAILED)
-        elif n == 0:
-            self._on_eof()
+        # recv() of max_size: one copy (kernel to a fresh bytes object, shrunk
+        # in place); receiving into a shared buffer and copying out is two and
+        # measured slower once the allocator is steady (see _steady_allocator).
+        # One try around the whole hot path; *stage* names what failed.
+        stage = _READ_FAILED
+        try:
+            data = self._sock.recv(self.max_size)  # type: ignore[union-attr]
+            if data:
+                stage = _DATA_RECEIVED_FAILED
+                protocol.data_received(data)
+                return
+        except BaseException as exc:
+            if self._failed(exc, stage):
+                raise
+            return
+        self._on_eof()
+
+    def _failed(self, exc: BaseException, stage: str) -> bool:
+        """Handle *exc* raised at *stage*; True if the caller must re-raise it."""
+        if isinstance(exc, _NEVER_SWALLOWED):
+            return True
+        if stage is _READ_FAILED or stage is _WRITE_FAILED:
+            if isinstance(exc, _TRY_AGAIN):
+                return False
+        self._fatal_error(exc, stage)
+        return False
 
     def _protocol_buffer(self, protocol: Any) -> Any:
         """The protocol's buffer to receive into, or None (the connection failed)."""
@@ -357,9 +379,12 @@ class SocketTransport(asyncio.Transport):
             else:
                 buffer.append(_owned(data))
         else:
-            n = self._syscall(self._sock.send, data, _WRITE_FAILED)  # type: ignore[union-attr]
-            if n < 0:
-                if n == _FAILED:
+            try:
+                n = self._sock.send(data)  # type: ignore[union-attr]
+            except BaseException as exc:
+                if self._failed(exc, _WRITE_FAILED):
+                    raise
+                if self._life.state in LOST_STATES:
                     return
                 n = 0
             view = memoryview(data).cast("B") if type(data) is not bytes else memoryview(data)
