@@ -1019,3 +1019,44 @@ def test_statistics_say_state_and_buffer() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def test_blocking_io_error_from_data_received_is_fatal(loop: Any) -> None:
+    """Only the socket's own EAGAIN means "try again"; the protocol's is a failure."""
+
+    class Failing(Recorder):
+        def data_received(self, data: bytes) -> None:
+            raise BlockingIOError("from the protocol")
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        proto = Failing(loop)
+        make_transport(loop, a, proto)
+        b.sendall(b"x")
+        exc = await proto.lost
+        assert isinstance(exc, BlockingIOError) and str(exc) == "from the protocol"
+        b.close()
+
+    loop.run_until_complete(main())
+
+
+def test_max_size_bounds_each_delivery(loop: Any) -> None:
+    sizes: list[int] = []
+
+    class Sizes(Recorder):
+        def data_received(self, data: bytes) -> None:
+            sizes.append(len(data))
+            super().data_received(data)
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        proto = Sizes(loop)
+        tr = make_transport(loop, a, proto)
+        tr.max_size = 1000  # type: ignore[attr-defined]
+        b.sendall(b"m" * 50_000)
+        b.shutdown(socket.SHUT_WR)
+        await proto.lost
+        assert sum(sizes) == 50_000 and max(sizes) <= 1000
+        b.close()
+
+    loop.run_until_complete(main())
