@@ -1060,3 +1060,35 @@ def test_max_size_bounds_each_delivery(loop: Any) -> None:
         b.close()
 
     loop.run_until_complete(main())
+
+
+def test_resume_writing_exception_goes_to_handler(loop: Any) -> None:
+    contexts: list[dict[str, Any]] = []
+
+    class Failing(Recorder):
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            raise ZeroDivisionError
+
+    async def main() -> None:
+        loop.set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        a, b = tcp_pair()
+        proto = Failing(loop)
+        tr = make_transport(loop, a, proto)
+        await asyncio.sleep(0)
+        sent = 0
+        for _ in range(2000):
+            tr.write(b"r" * 65536)
+            sent += 65536
+            if "pause" in proto.events:
+                break
+        assert await recv_exactly(loop, b, sent)
+        assert proto.events == ["made", "pause", "resume"]
+        assert [c["message"] for c in contexts] == ["protocol.resume_writing() failed"]
+        assert isinstance(contexts[0]["exception"], ZeroDivisionError)
+        assert not tr.is_closing()  # not fatal: the connection goes on
+        tr.close()
+        assert await proto.lost is None
+        b.close()
+
+    loop.run_until_complete(main())
