@@ -2,6 +2,8 @@
 
 Usage: ``python benchmarks/child.py BENCH IMPL [--size N] [--profile TOP]``
 
+Benchmarks: ``micro.py``, ``udp_echo.py`` and ``tcp_echo.py``.
+
 Implementations
 ---------------
 ``asyncio``        stdlib asyncio, its default loop.
@@ -20,7 +22,9 @@ pays page faults that have nothing to do with the loop), then
 ``time.process_time`` for this process's CPU), GC re-enabled. Only the timed run
 is reported. The JSON line holds: ``bench``, ``impl``, ``size``, ``ops``, ``wall``
 and ``cpu`` (seconds, timed region), ``page_faults`` (minor faults in it), ``process_cpu`` (the whole process, startup
-included), ``gc_disabled`` (always true), ``python``. On a failure the line holds ``error``
+included), ``gc_disabled`` (always true), ``python``; for the echo benchmarks with
+a load client in another process (``tcp_echo.py``), ``client``: that client's own
+report of its timed run (its CPU seconds among it). On a failure the line holds ``error``
 instead of the figures and the exit status is 1.
 """
 
@@ -41,6 +45,10 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from micro import BENCHMARKS, Benchmark  # noqa: E402
+from tcp_echo import BENCHMARKS as TCP  # noqa: E402
+from udp_echo import BENCHMARKS as UDP  # noqa: E402
+
+BENCHMARKS = {**BENCHMARKS, **UDP, **TCP}
 
 IMPLS = ("asyncio", "sansloop-loop", "sansloop-full", "uvloop")
 
@@ -79,6 +87,10 @@ async def measure(aio: Any, bench: Benchmark, size: int, profiler: Any = None) -
     got = await bench.body(aio, warm)
     if got != bench.ops(warm):
         raise AssertionError(f"warm-up returned {got} ops, expected {bench.ops(warm)}")
+    # a body with a load client in another process leaves its report here
+    client = getattr(sys.modules.get(bench.body.__module__), "CLIENT_REPORT", None)
+    if client is not None:
+        client.clear()
     gc.collect()
     gc.disable()
     try:
@@ -97,7 +109,10 @@ async def measure(aio: Any, bench: Benchmark, size: int, profiler: Any = None) -
         gc.enable()
     if ops != bench.ops(size):
         raise AssertionError(f"run returned {ops} ops, expected {bench.ops(size)}")
-    return {"ops": ops, "wall": wall, "cpu": cpu, "page_faults": faults}
+    result = {"ops": ops, "wall": wall, "cpu": cpu, "page_faults": faults}
+    if client:
+        result["client"] = dict(client)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from child import IMPLS  # noqa: E402
-from micro import BENCHMARKS  # noqa: E402
+from child import BENCHMARKS, IMPLS  # noqa: E402  (micro + udp_echo + tcp_echo)
 
 BASELINE = "asyncio"
 CHILD = os.path.join(HERE, "child.py")
@@ -139,6 +138,11 @@ def summarise(
                     "cpu_us_per_op": (
                         statistics.median(1e6 * r["cpu"] / r["ops"] for r in ok) if ok else None
                     ),
+                    "client_cpu_us_per_op": (
+                        statistics.median(1e6 * r["client"]["cpu_measured"] / r["ops"] for r in ok)
+                        if ok and all("client" in r for r in ok)
+                        else None
+                    ),
                     "ratio_wall": wall_ratios,
                     "ratio_cpu": cpu_ratios,
                 }
@@ -147,22 +151,36 @@ def summarise(
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table: readable in a terminal, pasteable into docs."""
+    """A Markdown table: readable in a terminal, pasteable into docs.
+
+    When some benchmark has a load client in another process, a last column
+    gives that client's CPU µs per op (its own measure of its timed part).
+    """
+    with_client = any(row.get("client_cpu_us_per_op") is not None for row in rows)
     head = (
         "| benchmark | implementation | ops/s (median) | vs asyncio, wall: median (min-max) "
         "| vs asyncio, CPU: median (min-max) | CPU µs/op |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|"]
+    rule = "|---|---|---:|---:|---:|---:|"
+    if with_client:
+        head += " load client CPU µs/op |"
+        rule += "---:|"
+    lines = [head, rule]
     for row in rows:
         if row["ops_per_s"] is None:
             why = row["errors"][0] if row["errors"] else "not run"
-            lines.append(f"| {row['bench']} | {row['impl']} | failed: {why[:120]} | | | |")
+            gap = " |" if with_client else ""
+            lines.append(f"| {row['bench']} | {row['impl']} | failed: {why[:120]} | | | |{gap}")
             continue
-        lines.append(
+        line = (
             f"| {row['bench']} | {row['impl']} | {row['ops_per_s']:,.0f} "
             f"| {_range(row['ratio_wall'])} | {_range(row['ratio_cpu'])} "
             f"| {row['cpu_us_per_op']:.2f} |"
         )
+        if with_client:
+            client = row.get("client_cpu_us_per_op")
+            line += f" {client:.2f} |" if client is not None else " |"
+        lines.append(line)
     return "\n".join(lines)
 
 
