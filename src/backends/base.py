@@ -44,6 +44,17 @@ File transfer
     ``sock_sendfile`` then reads and sends instead. A simulated backend
     moves the bytes itself.
 
+Pipes and other file descriptors
+    ``read(fd, n)`` and ``write(fd, data)`` move bytes through a
+    non-blocking pipe, character device (a pty) or socket fd, with ``os.read``
+    / ``os.write`` semantics: ``read`` returns at most *n* bytes (``b""`` at
+    end of file), ``write`` returns how many bytes of *data* were written;
+    both raise BlockingIOError when the fd is not ready and OSError on
+    failure (BrokenPipeError once the reader is gone, EIO from a pty whose
+    other side closed). ``set_blocking(fd, blocking)`` is ``os.set_blocking``:
+    the loop's pipe transports make their fd non-blocking through it. A
+    simulated backend that owns pipes implements the three.
+
 Executor
     ``default_executor()`` returns the ``concurrent.futures.Executor`` used
     when ``run_in_executor`` is given ``None``.
@@ -171,6 +182,20 @@ class Backend(abc.ABC):
         except AttributeError:
             raise NotImplementedError("os.sendfile() is not available") from None
         return send(out_fd, in_fd, offset, count)
+
+    # -- pipes and other file descriptors ------------------------------------
+
+    def read(self, fd: int, n: int) -> bytes:
+        """Read at most *n* bytes from *fd* (``os.read``; ``b""`` at end of file)."""
+        return os.read(fd, n)
+
+    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+        """Write *data* to *fd*; the count written (``os.write``)."""
+        return os.write(fd, data)
+
+    def set_blocking(self, fd: int, blocking: bool) -> None:
+        """Set or clear *fd*'s blocking mode (``os.set_blocking``)."""
+        os.set_blocking(fd, blocking)
 
     # -- executor ------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from .connections import ConnectionOps
 from .datagrams import DatagramOps
 from .errors import ExceptionHandling, logger
 from .executors import ExecutorOps
+from .pipes import PipeOps
 from .sendfile import SendfileOps
 from .servers import ServerOps
 from .signals import SignalOps
@@ -103,6 +104,7 @@ class EventLoop(
     ConnectionOps,
     ServerOps,
     DatagramOps,
+    PipeOps,
     SendfileOps,
     SignalOps,
     SocketOps,
