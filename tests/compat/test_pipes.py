@@ -661,3 +661,57 @@ def test_repr_follows_the_state() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+# -- streams over pipes (what asyncio.subprocess builds on) ----------------------
+
+
+def test_stdlib_streams_over_pipes_with_drain(loop: asyncio.AbstractEventLoop) -> None:
+    rpipe, wpipe = _pipe_objects()
+
+    async def main() -> None:
+        reader = asyncio.StreamReader(limit=2**16)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), rpipe)
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(), wpipe
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+        async def produce() -> None:
+            view = memoryview(DATA)
+            for start in range(0, SIZE, 300_001):
+                writer.write(view[start : start + 300_001])
+                await writer.drain()  # waits while the write pipe is paused
+                assert transport.get_write_buffer_size() <= 64 * 1024
+            writer.close()
+
+        producer = loop.create_task(produce())
+        received = await reader.read()  # to EOF
+        await producer
+        assert received == DATA
+        assert reader.at_eof()
+
+    loop.run_until_complete(main())
+    assert rpipe.closed and wpipe.closed
+
+
+def test_many_pipes_at_once_byte_exact(loop: asyncio.AbstractEventLoop) -> None:
+    count, size = 32, 512 * 1024
+
+    async def one(i: int) -> None:
+        payload = random.Random(i).randbytes(size)
+        rpipe, wpipe = _pipe_objects()
+        rt, rp = await loop.connect_read_pipe(lambda: Recorder(loop), rpipe)
+        wt, wp = await loop.connect_write_pipe(lambda: Recorder(loop), wpipe)
+        for start in range(0, size, 70_000):
+            wt.write(payload[start : start + 70_000])
+        wt.close()
+        assert await wp.lost is None
+        assert await rp.lost is None
+        assert bytes(rp.data) == payload
+        assert "pause" in wp.events and wp.events[-2:] == ["resume", "lost"]
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+    loop.run_until_complete(main())
