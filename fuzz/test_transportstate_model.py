@@ -117,7 +117,7 @@ class Model:
         return not self.closing and not self.paused and not self.read_eof
 
     def write(self, n: int, taken: int) -> str:
-        if self.eof_written and not self.closing:
+        if self.eof_written:
             return "refused"
         if self.lost:
             return "dropped"

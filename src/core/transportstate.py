@@ -22,6 +22,10 @@ States (``State``):
 - ``CLOSED``: ``connection_lost`` is scheduled (or done) after a clean close.
 - ``ABORTED``: ``connection_lost`` is scheduled (or done) after ``abort()`` or a
   fatal error; the buffer was discarded.
+- ``CLOSING_AFTER_WRITE_EOF``, ``CLOSED_AFTER_WRITE_EOF``,
+  ``ABORTED_AFTER_WRITE_EOF``: the same three, entered after ``write_eof()``,
+  so that ``write()`` stays refused ("after write_eof()") as in asyncio. Their
+  rows are derived from the three above, not written twice.
 
 Inputs (``Input``):
 
@@ -96,6 +100,11 @@ class State(enum.Enum):
     CLOSING = "closing"
     CLOSED = "closed"
     ABORTED = "aborted"
+    # The same three after write_eof(): write() stays refused with asyncio's
+    # "after write_eof()" error instead of being counted as a lost write.
+    CLOSING_AFTER_WRITE_EOF = "closing after write-EOF"
+    CLOSED_AFTER_WRITE_EOF = "closed after write-EOF"
+    ABORTED_AFTER_WRITE_EOF = "aborted after write-EOF"
 
 
 class Input(enum.Enum):
@@ -213,6 +222,18 @@ def _build() -> dict[tuple[State, Input], _Row]:
         # connection_lost is already on its way: once is all it gets.
         row(s, In.ABORT, s)
         row(s, In.RESET, s)
+
+    # After write_eof() the closing states are the same, under other names.
+    after_eof = {
+        S.CLOSING: S.CLOSING_AFTER_WRITE_EOF,
+        S.CLOSED: S.CLOSED_AFTER_WRITE_EOF,
+        S.ABORTED: S.ABORTED_AFTER_WRITE_EOF,
+    }
+    for (s, inp), (nxt, actions) in list(t.items()):
+        if s in (S.WRITE_EOF, S.WRITE_EOF_PAUSED, S.BOTH_EOF) and nxt in after_eof:
+            t[(s, inp)] = (after_eof[nxt], actions)
+        elif s in after_eof:
+            row(after_eof[s], inp, after_eof[nxt], *actions)
     return t
 
 
@@ -221,12 +242,23 @@ TRANSITIONS: Final[dict[tuple[State, Input], _Row]] = _build()
 
 #: States in which reading is watched (``is_reading()``).
 READING_STATES: Final = frozenset({S.OPEN, S.WRITE_EOF})
-#: States in which ``is_closing()`` is true.
-CLOSING_STATES: Final = frozenset({S.CLOSING, S.CLOSED, S.ABORTED})
-#: States in which ``write()`` is refused as "after write_eof()".
-WRITE_EOF_STATES: Final = frozenset({S.WRITE_EOF, S.WRITE_EOF_PAUSED, S.BOTH_EOF})
 #: States after ``LOSE``.
-LOST_STATES: Final = frozenset({S.CLOSED, S.ABORTED})
+LOST_STATES: Final = frozenset(
+    {S.CLOSED, S.ABORTED, S.CLOSED_AFTER_WRITE_EOF, S.ABORTED_AFTER_WRITE_EOF}
+)
+#: States in which ``is_closing()`` is true.
+CLOSING_STATES: Final = LOST_STATES | {S.CLOSING, S.CLOSING_AFTER_WRITE_EOF}
+#: States in which ``write()`` is refused as "after write_eof()".
+WRITE_EOF_STATES: Final = frozenset(
+    {
+        S.WRITE_EOF,
+        S.WRITE_EOF_PAUSED,
+        S.BOTH_EOF,
+        S.CLOSING_AFTER_WRITE_EOF,
+        S.CLOSED_AFTER_WRITE_EOF,
+        S.ABORTED_AFTER_WRITE_EOF,
+    }
+)
 
 
 class TransportLifecycle:
@@ -260,7 +292,7 @@ class TransportLifecycle:
 
     @property
     def write_eof_called(self) -> bool:
-        """True after write_eof() (and before close())."""
+        """True once write_eof() was called (closing or not)."""
         return self.state in WRITE_EOF_STATES
 
     @property

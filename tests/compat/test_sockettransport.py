@@ -934,8 +934,7 @@ def test_eof_is_delivered_once_even_if_reading_is_toggled_after_it(loop: Any) ->
 
 
 def test_write_after_write_eof_then_close(loop: Any) -> None:
-    """asyncio refuses it with RuntimeError; ours drops it as a write after close."""
-    ours = isinstance(loop, sansloop.EventLoop)
+    """Still refused once closed or lost: write_eof() is remembered through closing."""
 
     async def main() -> None:
         a, b = socket.socketpair()
@@ -944,12 +943,11 @@ def test_write_after_write_eof_then_close(loop: Any) -> None:
         await asyncio.sleep(0)
         tr.write_eof()
         tr.close()
+        with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
+            tr.write(b"refused while closing")
         await proto.lost
-        if ours:
-            tr.write(b"dropped")
-        else:
-            with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
-                tr.write(b"refused")
+        with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
+            tr.write(b"refused once lost")
         b.close()
 
     loop.run_until_complete(main())

@@ -26,6 +26,10 @@ from sansloop.core.transportstate import (
 
 S, In, A = State, Input, Action
 MISS = None
+CE = S.CLOSING_AFTER_WRITE_EOF
+DE = S.CLOSED_AFTER_WRITE_EOF
+AE = S.ABORTED_AFTER_WRITE_EOF
+ABORTED_STATES = {S.ABORTED, AE}
 
 _INPUTS = [
     In.READABLE,
@@ -47,12 +51,15 @@ GRID: dict[State, list[State | None]] = {
     S.OPEN:             [S.OPEN,      S.OPEN,      S.OPEN,      S.OPEN,      S.READ_EOF,  S.ABORTED, S.CLOSING, S.ABORTED, S.WRITE_EOF,         S.READ_PAUSED,        S.OPEN],
     S.READ_PAUSED:      [MISS,        S.READ_PAUSED, S.READ_PAUSED, S.READ_PAUSED, MISS,  S.ABORTED, S.CLOSING, S.ABORTED, S.WRITE_EOF_PAUSED,  S.READ_PAUSED,        S.OPEN],
     S.READ_EOF:         [MISS,        S.READ_EOF,  S.READ_EOF,  S.READ_EOF,  MISS,        S.ABORTED, S.CLOSING, S.ABORTED, S.BOTH_EOF,          S.READ_EOF,           S.READ_EOF],
-    S.WRITE_EOF:        [S.WRITE_EOF, S.WRITE_EOF, S.WRITE_EOF, S.WRITE_EOF, S.BOTH_EOF,  S.ABORTED, S.CLOSING, S.ABORTED, S.WRITE_EOF,         S.WRITE_EOF_PAUSED,   S.WRITE_EOF],
-    S.WRITE_EOF_PAUSED: [MISS,        S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, MISS, S.ABORTED, S.CLOSING, S.ABORTED, S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, S.WRITE_EOF],
-    S.BOTH_EOF:         [MISS,        S.BOTH_EOF,  S.BOTH_EOF,  S.BOTH_EOF,  MISS,        S.ABORTED, S.CLOSING, S.ABORTED, S.BOTH_EOF,          S.BOTH_EOF,           S.BOTH_EOF],
+    S.WRITE_EOF:        [S.WRITE_EOF, S.WRITE_EOF, S.WRITE_EOF, S.WRITE_EOF, S.BOTH_EOF,  AE,        CE,        AE,        S.WRITE_EOF,         S.WRITE_EOF_PAUSED,   S.WRITE_EOF],
+    S.WRITE_EOF_PAUSED: [MISS,        S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, MISS, AE, CE, AE, S.WRITE_EOF_PAUSED, S.WRITE_EOF_PAUSED, S.WRITE_EOF],
+    S.BOTH_EOF:         [MISS,        S.BOTH_EOF,  S.BOTH_EOF,  S.BOTH_EOF,  MISS,        AE,        CE,        AE,        S.BOTH_EOF,          S.BOTH_EOF,           S.BOTH_EOF],
     S.CLOSING:          [MISS,        S.CLOSED,    S.CLOSING,   S.CLOSING,   MISS,        S.ABORTED, S.CLOSING, S.ABORTED, S.CLOSING,           S.CLOSING,            S.CLOSING],
     S.CLOSED:           [MISS,        MISS,        MISS,        MISS,        MISS,        S.CLOSED,  S.CLOSED,  S.CLOSED,  S.CLOSED,            S.CLOSED,             S.CLOSED],
     S.ABORTED:          [MISS,        MISS,        MISS,        MISS,        MISS,        S.ABORTED, S.ABORTED, S.ABORTED, S.ABORTED,           S.ABORTED,            S.ABORTED],
+    CE:                 [MISS,        DE,          CE,          CE,          MISS,        AE,        CE,        AE,        CE,                  CE,                   CE],
+    DE:                 [MISS,        MISS,        MISS,        MISS,        MISS,        DE,        DE,        DE,        DE,                  DE,                   DE],
+    AE:                 [MISS,        MISS,        MISS,        MISS,        MISS,        AE,        AE,        AE,        AE,                  AE,                   AE],
 }
 # fmt: on
 
@@ -97,7 +104,7 @@ def test_every_pair(state: State, inp: Input) -> None:
     if entering_lost:
         assert actions[-1] is A.LOSE
     # abort and fatal errors discard; a clean close does not.
-    assert (A.DISCARD in actions) == (expected is S.ABORTED and state is not S.ABORTED)
+    assert (A.DISCARD in actions) == (expected in ABORTED_STATES and state not in LOST_STATES)
     assert (A.DELIVER in actions) == (inp is In.READABLE)
     assert (A.EOF_RECEIVED in actions) == (inp is In.EOF)
     # the write side shuts once the buffer drains after write_eof()
@@ -108,7 +115,7 @@ def test_every_pair(state: State, inp: Input) -> None:
         assert inp in (In.SHORT_WRITE, In.EAGAIN)
     # close() and write_eof() ask the caller whether the buffer is empty.
     assert (A.CHECK_DRAINED in actions) == (
-        inp in (In.CLOSE, In.WRITE_EOF) and expected is not state and expected is not S.ABORTED
+        inp in (In.CLOSE, In.WRITE_EOF) and expected is not state and expected not in ABORTED_STATES
     )
 
 
@@ -125,12 +132,23 @@ def test_lost_states_are_absorbing() -> None:
 
 
 def test_closing_is_left_only_by_drain_or_force() -> None:
-    ways_out = {
-        inp
-        for (state, inp), (nxt, _) in TRANSITIONS.items()
-        if state is S.CLOSING and nxt is not S.CLOSING
-    }
-    assert ways_out == {In.DRAINED, In.ABORT, In.RESET}
+    for closing in (S.CLOSING, CE):
+        ways_out = {
+            inp
+            for (state, inp), (nxt, _) in TRANSITIONS.items()
+            if state is closing and nxt is not closing
+        }
+        assert ways_out == {In.DRAINED, In.ABORT, In.RESET}
+
+
+def test_write_eof_is_remembered_through_closing() -> None:
+    machine = TransportLifecycle()
+    machine.feed(In.WRITE_EOF)
+    assert machine.write_eof_called
+    machine.feed(In.CLOSE)
+    assert machine.state is CE and machine.write_eof_called and machine.is_closing
+    machine.feed(In.DRAINED)
+    assert machine.state is DE and machine.write_eof_called and machine.is_lost
 
 
 def test_close_flushes_then_loses() -> None:
@@ -154,5 +172,8 @@ def test_properties_follow_the_state() -> None:
         machine = TransportLifecycle(state)
         assert machine.is_reading == (state in (S.OPEN, S.WRITE_EOF))
         assert machine.is_closing == (state in CLOSING_STATES)
-        assert machine.is_lost == (state in (S.CLOSED, S.ABORTED))
-        assert machine.write_eof_called == (state in (S.WRITE_EOF, S.WRITE_EOF_PAUSED, S.BOTH_EOF))
+        assert machine.is_closing == (state in (S.CLOSING, S.CLOSED, S.ABORTED, CE, DE, AE))
+        assert machine.is_lost == (state in (S.CLOSED, S.ABORTED, DE, AE))
+        assert machine.write_eof_called == (
+            state in (S.WRITE_EOF, S.WRITE_EOF_PAUSED, S.BOTH_EOF, CE, DE, AE)
+        )
