@@ -27,6 +27,7 @@ from sansloop.core.tls import (
     Closed,
     CloseNotifyReceived,
     DataReceived,
+    Failed,
     HandshakeComplete,
     State,
     TLSMachine,
@@ -151,3 +152,63 @@ def test_streams_arrive_intact_in_order_and_the_end_is_told(
     for side in SIDES:
         assert world.events[side][-1] == Closed(peer_close_notify=True)
         assert world.m[side].state is State.CLOSED
+
+
+def _length_field_offsets(wire: bytes) -> set[int]:
+    """Offsets of the 2-byte length field of each TLS record on *wire*."""
+    offsets, at = set(), 0
+    while at + 5 <= len(wire):
+        offsets |= {at + 3, at + 4}
+        at += 5 + int.from_bytes(wire[at + 3 : at + 5], "big")
+    assert at == len(wire)
+    return offsets
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    messages=st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=5),
+    position=st.integers(min_value=0),
+    flip=st.integers(1, 255),
+    chunk=st.integers(1, 500),
+)
+def test_a_corrupted_record_ends_in_an_ssl_error_never_in_bad_data(
+    messages: list[bytes], position: int, flip: int, chunk: int
+) -> None:
+    """One byte of the server's application records is changed on the wire:
+    the client delivers only an intact prefix and ends in Failed(SSLError),
+    within a bounded number of inputs (one per chunk)."""
+    world = World()
+    world.take("client", world.m["client"].start_handshake())
+    world.collect("client")
+    world.start_server()
+    world.drain()
+    client = world.m["client"]
+    assert client.state is State.WRAPPED
+    for message in messages:
+        world.send("server", message)
+    world.collect("server")
+    wire = bytearray(world.flight["server"])
+    world.flight["server"].clear()
+    position %= len(wire)
+    in_length_field = position in _length_field_offsets(bytes(wire))
+    wire[position] ^= flip
+    failures = []
+    for i in range(0, len(wire), chunk):
+        for event in client.receive_ciphertext(bytes(wire[i : i + chunk])):
+            if isinstance(event, DataReceived):
+                world.got["client"] += event.data
+            else:
+                failures.append(event)
+        assert world.sent["server"].startswith(world.got["client"])
+    # the corrupted record is never delivered, so the stream is cut short
+    assert world.got["client"] != world.sent["server"]
+    if client.state is State.WRAPPED:
+        # only a longer length field can leave the client waiting for more
+        # bytes; the peer's FIN then tells truncation, never a clean close
+        assert in_length_field, (position, failures)
+        failures += client.peer_eof()
+        assert [type(e) for e in failures] == [Truncated]
+    else:
+        assert len(failures) == 1 and isinstance(failures[0], Failed), failures
+        assert isinstance(failures[0].exc, ssl.SSLError)
+    assert client.state is State.FAILED
