@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import logging
 import os
 import random
 import socket
@@ -715,3 +716,29 @@ def test_many_pipes_at_once_byte_exact(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.gather(*(one(i) for i in range(count)))
 
     loop.run_until_complete(main())
+
+
+def test_debug_mode_logs_as_asyncio(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    rpipe, wpipe = _pipe_objects()
+    loop.set_debug(True)
+
+    async def main() -> None:
+        rt, rp = await loop.connect_read_pipe(lambda: Recorder(loop), rpipe)
+        wt, wp = await loop.connect_write_pipe(lambda: Recorder(loop), wpipe)
+        rt.pause_reading()
+        rt.resume_reading()
+        wt.close()
+        await wp.lost
+        await rp.lost
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        loop.run_until_complete(main())
+    messages = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert any(m.startswith("Read pipe ") and " connected: (" in m for m in messages)
+    assert any(m.startswith("Write pipe ") and " connected: (" in m for m in messages)
+    assert any(m.endswith(" pauses reading") for m in messages)
+    assert any(m.endswith(" resumes reading") for m in messages)
+    closed = [r for r in caplog.records if r.getMessage().endswith(" was closed by peer")]
+    assert len(closed) == 1 and closed[0].levelno == logging.INFO
