@@ -61,6 +61,8 @@ BUILD_DIR = os.path.join(HERE, "results")
 CONNS = 8
 #: Round trips on the priming connection, closed before the measured ones open.
 PRIME = 16
+#: How often the server checks that the client process is still there (seconds).
+CHECK_EVERY = 0.25
 #: The streams handler's read size.
 READ_CHUNK = 65536
 #: ``None``: the C client if it builds, else Python. ``"c"`` or ``"python"`` force one.
@@ -203,10 +205,14 @@ async def _serve(aio: Any, n: int, size: int, style: str, unix: bool) -> int:
     )
     try:
         try:
-            await aio.wait_for(all_closed, 60 + n * 1e-3)
-        except TimeoutError:
-            client.kill()
-            raise
+            # Until every connection closed, or the client exited (a client that
+            # failed early never opens some connections); a check every 0.25 s.
+            deadline = loop.time() + 60 + n * 1e-3
+            while not all_closed.done() and client.poll() is None:
+                if loop.time() > deadline:
+                    client.kill()
+                    raise TimeoutError(f"echo: {closed} of {expected} connections closed")
+                await aio.wait({all_closed}, timeout=CHECK_EVERY)
         finally:
             server.close()
             await server.wait_closed()

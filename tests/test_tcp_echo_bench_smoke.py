@@ -77,3 +77,32 @@ def test_c_client_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner(bench.body(aio, SMALL)) == SMALL
     assert tcp_echo.CLIENT_REPORT["client"] == "c"
     assert tcp_echo.CLIENT_REPORT["round_trips"] == SMALL
+
+
+_Echo = tcp_echo._EchoProtocol
+
+
+class _Corrupting:
+    """An echo protocol that flips the first byte of every chunk it sends back."""
+
+    def __init__(self, on_closed: object) -> None:
+        self.inner = _Echo(on_closed)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.transport.write(bytes([data[0] ^ 0xFF]) + data[1:])
+
+
+@pytest.mark.parametrize("kind", ["python", "c"])
+def test_a_corrupting_server_produces_no_figure(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong echo makes the client fail, and the body raises instead of returning."""
+    if kind == "c" and shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(tcp_echo, "CLIENT", kind)
+    monkeypatch.setattr(tcp_echo, "_EchoProtocol", _Corrupting)
+    bench = tcp_echo.BENCHMARKS["tcp_proto_1k"]
+    aio, runner = child.runner_for("asyncio")
+    with pytest.raises(AssertionError, match="load client: exit status 1"):
+        runner(bench.body(aio, SMALL))
