@@ -261,6 +261,10 @@ class EventLoop(
             logger.debug("Close %r", self)
         self._close_signal_handling()
         self._scheduler.clear()
+        # Drop the watchers' handles too: a transport nobody closed must not
+        # stay reachable from a closed loop (its ResourceWarning is due now).
+        for handle in self._interest.clear():
+            handle.cancel()
         self._abandon_default_executor()
         self._backend.close()
 

@@ -103,6 +103,12 @@ class InterestTable:
         """Remove *fd* entirely without reporting (used to undo a failed register)."""
         self._entries.pop(fd, None)
 
+    def clear(self) -> list[Handle]:
+        """Forget every fd (the loop is closing); return the handles dropped."""
+        dropped = [h for entry in self._entries.values() for h in entry if h is not None]
+        self._entries.clear()
+        return dropped
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -424,3 +424,26 @@ def test_mock_callables_are_accepted(loop):
     loop.call_soon(loop.stop)
     loop.run_forever()
     callback.assert_called_once_with(1)
+
+
+def test_close_drops_fd_watchers(loop_factory):
+    import weakref
+
+    loop = loop_factory()
+    left, right = socket.socketpair()
+    try:
+
+        class Owner:
+            def on_readable(self):
+                pass
+
+        owner = Owner()
+        loop.add_reader(left, owner.on_readable)
+        ref = weakref.ref(owner)
+        del owner
+        loop.close()
+        gc.collect()
+        assert ref() is None
+    finally:
+        left.close()
+        right.close()

@@ -45,3 +45,13 @@ def test_fds_listed_in_registration_order_and_statistics():
     assert table.statistics() == {"fds": 3, "readers": 3, "writers": 1}
     table.forget(30)
     assert table.fds() == [4, 17]
+
+
+def test_clear_returns_every_handle_and_empties_the_table():
+    table = InterestTable()
+    r, w = _handle(), _handle()
+    table.set_reader(1, r)
+    table.set_writer(1, w)
+    table.set_reader(2, _handle())
+    assert len(table.clear()) == 3
+    assert len(table) == 0 and table.fds() == []
