@@ -68,6 +68,10 @@ _T = TypeVar("_T")
 MAX_POLL_TIMEOUT = 24 * 3600.0
 
 
+#: The public method named in a callback error, by interest slot.
+_WATCH_METHODS = ("add_reader", "add_writer")
+
+
 def _debug_from_environment() -> bool:
     # asyncio's own answer (PYTHONASYNCIODEBUG, -X dev), so that code and tests
     # that adjust it see our loops follow.
@@ -529,56 +533,54 @@ class EventLoop(
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
+    # The private _add_*/_remove_* forms skip the ownership check: transports
+    # use them on their own fds. _add_* return the handle, so that an owner
+    # can tell later whether the interest is still its own (a newer add
+    # replaces it).
+
+    def _watch(self, fd: Any, slot: int, callback: Callable[..., object], args: Any) -> Handle:
+        fd = _file_descriptor(fd)
+        self._check_closed()
+        check_callback(callback, _WATCH_METHODS[slot])
+        handle = Handle(callback, args, self, None)
+        self._add_interest(fd, slot, handle)
+        return handle
+
+    def _unwatch(self, fd: Any, slot: int) -> bool:
+        fd = _file_descriptor(fd)
+        return False if self._closed else self._remove_interest(fd, slot)
+
     def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable."""
         self._ensure_fd_no_transport(fd)
-        self._add_reader(fd, callback, *args)
+        self._watch(fd, 0, callback, args)
 
     def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
-        # Returns the handle, so that its owner can tell later whether the
-        # interest is still its own (a newer add_reader replaces it).
-        fd = _file_descriptor(fd)
-        self._check_closed()
-        check_callback(callback, "add_reader")
-        handle = Handle(callback, args, self, None)
-        self._add_interest(fd, 0, handle)
-        return handle
+        return self._watch(fd, 0, callback, args)
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching *fd* for reading; True if it was watched."""
         self._ensure_fd_no_transport(fd)
-        return self._remove_reader(fd)
+        return self._unwatch(fd, 0)
 
     def _remove_reader(self, fd: Any) -> bool:
-        fd = _file_descriptor(fd)
-        if self._closed:
-            return False
-        return self._remove_interest(fd, 0)
+        return self._unwatch(fd, 0)
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` whenever *fd* is writable."""
         self._ensure_fd_no_transport(fd)
-        self._add_writer(fd, callback, *args)
+        self._watch(fd, 1, callback, args)
 
     def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
-        # Returns the handle, as _add_reader does.
-        fd = _file_descriptor(fd)
-        self._check_closed()
-        check_callback(callback, "add_writer")
-        handle = Handle(callback, args, self, None)
-        self._add_interest(fd, 1, handle)
-        return handle
+        return self._watch(fd, 1, callback, args)
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching *fd* for writing; True if it was watched."""
         self._ensure_fd_no_transport(fd)
-        return self._remove_writer(fd)
+        return self._unwatch(fd, 1)
 
     def _remove_writer(self, fd: Any) -> bool:
-        fd = _file_descriptor(fd)
-        if self._closed:
-            return False
-        return self._remove_interest(fd, 1)
+        return self._unwatch(fd, 1)
 
     # -- debug ------------------------------------------------------------
 
