@@ -15,6 +15,11 @@ One tick (``_run_once``): ask the scheduler how long the backend may block,
 poll, queue the handles of ready fds, release due timers, run exactly the
 callbacks that were ready when the tick began.
 
+Size: the run loop, scheduling, fd watching and the futures/tasks of the two
+modes stay in this one module because they share the hot path; every other
+facet of the loop (sockets, connections, servers, datagrams, pipes, sendfile,
+signals, executors, async generators, errors) has its own module.
+
 Deliberate differences from asyncio are listed in docs/compat.md (for example:
 callbacks are type-checked in every mode, not only in debug mode, and a NaN
 delay is refused with ValueError instead of being scheduled).
