@@ -17,6 +17,7 @@ import os
 import random
 import socket
 import ssl
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -382,7 +383,15 @@ def test_sendfile_on_a_transport_with_data_around(loop, datafile, sockets, via: 
     assert bytes(proto.data) == b"reply"
 
 
-def test_sendfile_fallback_obeys_flow_control(loop, sockets) -> None:  # type: ignore[no-untyped-def]
+def test_sendfile_fallback_obeys_flow_control(loop, sockets, request) -> None:  # type: ignore[no-untyped-def]
+    if request.node.callspec.params["loop"] == "asyncio" and sys.version_info >= (3, 12):
+        # stdlib 3.12+ queues a view of the caller's buffer when a write must
+        # wait, and its sendfile fallback reuses one buffer for every chunk:
+        # bytes already queued are overwritten (see docs/compat.md, stream
+        # transports: "A bytearray ... is copied when it has to be buffered").
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="stdlib 3.12+ corrupts the fallback's data")
+        )
     # A Unix socketpair with small buffers: the kernel cannot absorb the file
     # (loopback TCP can take all of it), and no delayed ACKs slow it down.
     transport, proto, peer = _transport(loop, sockets, small_buffers=True, unix=True)
@@ -421,17 +430,19 @@ def test_sendfile_fallback_obeys_flow_control(loop, sockets) -> None:  # type: i
         return sent, await reading
 
     sent, got = loop.run_until_complete(main())
-    assert sent == SIZE
-    assert got == DATA
-    # Each chunk waits while writing is paused: the buffer stays within the
-    # high-water mark plus one chunk (64 KiB), never the whole file.
-    assert peak <= high + 64 * 1024, peak
-    assert transport.get_write_buffer_size() == 0
-    # The user's protocol heard nothing (or strictly alternating calls that
-    # end resumed): its view of flow control is right after the transfer.
-    calls = proto.calls
-    assert calls == ["pause", "resume"] * (len(calls) // 2)
-    _finish(loop, transport, proto)
+    try:
+        assert sent == SIZE
+        assert got == DATA
+        # Each chunk waits while writing is paused: the buffer stays within the
+        # high-water mark plus one chunk (64 KiB), never the whole file.
+        assert peak <= high + 64 * 1024, peak
+        assert transport.get_write_buffer_size() == 0
+        # The user's protocol heard nothing (or strictly alternating calls that
+        # end resumed): its view of flow control is right after the transfer.
+        calls = proto.calls
+        assert calls == ["pause", "resume"] * (len(calls) // 2)
+    finally:
+        _finish(loop, transport, proto)
 
 
 def test_sendfile_prevents_bare_write(zero_copy_loop, datafile, sockets) -> None:  # type: ignore[no-untyped-def]
