@@ -14,13 +14,15 @@ What is compared is what does not depend on how the kernel splits writes:
 chunk boundaries and pause_writing/resume_writing (the kernel may take a
 different number of bytes from different syscall sequences) are left out.
 The differences listed in docs/compat.md are steered around: no abort() once
-closing, no reading toggles after a kept-open EOF.
+closing, no reading toggles after a kept-open EOF, and on 3.12+ no
+writelines() after the connection is lost (stdlib crashes there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from typing import Any
 
 from hypothesis import given, settings
@@ -30,6 +32,11 @@ import sansloop
 from sansloop.compat.sockettransport import SocketTransport
 
 SETTLE_ITERATIONS = 8
+
+# stdlib 3.12+'s writelines() on a transport whose connection is lost raises
+# "TypeError: 'NoneType' object is not callable" (it calls a write path it
+# has already torn down); ours drops and counts the data like write().
+_STDLIB_WRITELINES_CRASHES_AFTER_LOSS = sys.version_info >= (3, 12)
 
 step = st.one_of(
     st.tuples(st.just("write"), st.integers(1, 200_000)),
@@ -114,6 +121,8 @@ def play(world: str, script: list[tuple], keep_open: bool) -> dict[str, Any]:
                     tr.write(_pattern(written, op[1]))
                     written += op[1]
                 elif kind == "writelines":
+                    if _STDLIB_WRITELINES_CRASHES_AFTER_LOSS and isinstance(proto.log[-1], tuple):
+                        continue  # stdlib 3.12+ raises TypeError here (its bug)
                     parts = []
                     for n in op[1]:
                         parts.append(_pattern(written, n))
