@@ -393,7 +393,12 @@ class SocketTransport(asyncio.Transport):
                 if self._life.state in LOST_STATES:
                     return
                 n = 0
-            view = memoryview(data).cast("B") if type(data) is not bytes else memoryview(data)
+            if type(data) is bytes:
+                if n == len(data):
+                    return  # all sent: the common case costs no view
+                view = memoryview(data)
+            else:
+                view = memoryview(data).cast("B")
             size = len(view) - n
             if not size:
                 return
