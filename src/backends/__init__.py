@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from .base import EVENT_READ, EVENT_WRITE, Backend
 
-__all__ = ["Backend", "EVENT_READ", "EVENT_WRITE", "default_backend", "available_backends", "get_backend"]
+__all__ = [
+    "Backend",
+    "EVENT_READ",
+    "EVENT_WRITE",
+    "default_backend",
+    "available_backends",
+    "get_backend",
+]
 
 
 def available_backends() -> list[str]:

@@ -25,7 +25,14 @@ from __future__ import annotations
 
 from .base import EVENT_READ, EVENT_WRITE
 
-__all__ = ["ALL_EVENTS", "MAX_TIMEOUT", "check_fd_events", "closed_error"]
+__all__ = [
+    "ALL_EVENTS",
+    "MAX_TIMEOUT",
+    "check_fd_events",
+    "check_new",
+    "check_known",
+    "closed_error",
+]
 
 ALL_EVENTS = EVENT_READ | EVENT_WRITE
 
@@ -48,3 +55,31 @@ def check_fd_events(fd: int, events: int) -> None:
 
 def closed_error(backend: object) -> RuntimeError:
     return RuntimeError(f"{type(backend).__name__} is closed")
+
+
+def check_new(
+    backend: object, closed: bool, interest: dict[int, int], fd: int, events: int, reserved: int
+) -> None:
+    """The guards of ``register``: open backend, valid fd and mask, fd not taken.
+
+    *reserved* is the backend's own wakeup fd, which no caller may register.
+    """
+    if closed:
+        raise closed_error(backend)
+    check_fd_events(fd, events)
+    if fd in interest or fd == reserved:
+        raise KeyError(f"fd {fd} is already registered")
+
+
+def check_known(
+    backend: object, closed: bool, interest: dict[int, int], fd: int, events: int | None = None
+) -> int:
+    """The guards of ``modify``/``unregister``; returns the fd's current events."""
+    if closed:
+        raise closed_error(backend)
+    if events is not None:
+        check_fd_events(fd, events)
+    old = interest.get(fd)
+    if old is None:
+        raise KeyError(f"fd {fd} is not registered")
+    return old

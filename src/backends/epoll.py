@@ -54,7 +54,7 @@ import errno
 import select
 from typing import Any
 
-from ._readiness import MAX_TIMEOUT, check_fd_events, closed_error
+from ._readiness import MAX_TIMEOUT, check_known, check_new, closed_error
 from .base import EVENT_READ, EVENT_WRITE, Backend
 from .wakeup import Wakeup
 
@@ -89,29 +89,17 @@ class EpollBackend(Backend):
         self._closed_unregisters = 0
 
     def register(self, fd: int, events: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        check_fd_events(fd, events)
-        if fd in self._interest or fd == self._wakeup_fd:
-            raise KeyError(f"fd {fd} is already registered")
+        check_new(self, self._closed, self._interest, fd, events, self._wakeup_fd)
         self._epoll.register(fd, _TO_EPOLL[events])
         self._interest[fd] = events
 
     def modify(self, fd: int, events: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        check_fd_events(fd, events)
-        if fd not in self._interest:
-            raise KeyError(f"fd {fd} is not registered")
-        if self._interest[fd] != events:
+        if check_known(self, self._closed, self._interest, fd, events) != events:
             self._epoll.modify(fd, _TO_EPOLL[events])
             self._interest[fd] = events
 
     def unregister(self, fd: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        if fd not in self._interest:
-            raise KeyError(f"fd {fd} is not registered")
+        check_known(self, self._closed, self._interest, fd)
         try:
             self._epoll.unregister(fd)
         except OSError as exc:

@@ -70,7 +70,7 @@ import errno
 import select
 from typing import Any
 
-from ._readiness import MAX_TIMEOUT, check_fd_events, closed_error
+from ._readiness import MAX_TIMEOUT, check_known, check_new, closed_error
 from .base import EVENT_READ, EVENT_WRITE, Backend
 from .wakeup import Wakeup
 
@@ -147,33 +147,20 @@ class KqueueBackend(Backend):
     # -- the interface -------------------------------------------------------
 
     def register(self, fd: int, events: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        check_fd_events(fd, events)
-        if fd in self._interest or fd == self._wakeup_fd:
-            raise KeyError(f"fd {fd} is already registered")
+        check_new(self, self._closed, self._interest, fd, events, self._wakeup_fd)
         self._apply(fd, events, 0)
         self._interest[fd] = events
         self._nfilters += _COUNT[events]
 
     def modify(self, fd: int, events: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        check_fd_events(fd, events)
-        old = self._interest.get(fd)
-        if old is None:
-            raise KeyError(f"fd {fd} is not registered")
+        old = check_known(self, self._closed, self._interest, fd, events)
         if old != events:
             self._apply(fd, events & ~old, old & ~events)
             self._interest[fd] = events
             self._nfilters += _COUNT[events] - _COUNT[old]
 
     def unregister(self, fd: int) -> None:
-        if self._closed:
-            raise closed_error(self)
-        old = self._interest.get(fd)
-        if old is None:
-            raise KeyError(f"fd {fd} is not registered")
+        old = check_known(self, self._closed, self._interest, fd)
         left = old
         closed = False
         for bit, kfilter in self._filters:
