@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/child.py BENCH IMPL [--size N] [--profile TOP]``
 
-Benchmarks: ``micro.py``, ``udp_echo.py`` and ``tcp_echo.py``.
+Benchmarks: ``micro.py``, ``udp_echo.py``, ``tcp_echo.py`` and ``http_bench.py``.
 
 Implementations
 ---------------
@@ -44,11 +44,12 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from http_bench import BENCHMARKS as HTTP  # noqa: E402
 from micro import BENCHMARKS, Benchmark  # noqa: E402
 from tcp_echo import BENCHMARKS as TCP  # noqa: E402
 from udp_echo import BENCHMARKS as UDP  # noqa: E402
 
-BENCHMARKS = {**BENCHMARKS, **UDP, **TCP}
+BENCHMARKS = {**BENCHMARKS, **UDP, **TCP, **HTTP}
 
 IMPLS = ("asyncio", "sansloop-loop", "sansloop-full", "uvloop")
 

@@ -245,6 +245,35 @@ async def lock_contention(aio: Any, n: int) -> int:
     return count
 
 
+EXECUTOR_WINDOW = 16
+
+
+def _blocking_work(i: int) -> int:
+    return i
+
+
+async def run_in_executor(aio: Any, n: int) -> int:
+    """*n* calls of ``loop.run_in_executor(None, fn, i)``, ``EXECUTOR_WINDOW`` in flight.
+
+    A trivial function on the default thread pool: the cost is the hand-off (a
+    future bridged from ``concurrent.futures``, the worker thread's wake-up of the
+    loop) and the result coming back, which is what ``to_thread`` and every
+    blocking-call wrapper pay. Checks every result.
+    """
+    loop = aio.get_running_loop()
+    total = 0
+    for start in range(0, n, EXECUTOR_WINDOW):
+        batch = [
+            loop.run_in_executor(None, _blocking_work, i)
+            for i in range(start, min(start + EXECUTOR_WINDOW, n))
+        ]
+        for fut in batch:
+            total += await fut
+    if total != n * (n - 1) // 2:
+        raise AssertionError(f"executor results sum to {total}, expected {n * (n - 1) // 2}")
+    return n
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A body with its sizes: ``size`` for a full run, ``quick`` for ``--quick``."""
@@ -273,5 +302,6 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("task_gather", task_gather, 100_000, 500, "task"),
         Benchmark("queue_pingpong", queue_pingpong, 100_000, 500, "round trip"),
         Benchmark("lock_contention", lock_contention, 100_000, 500, "acquire"),
+        Benchmark("run_in_executor", run_in_executor, 40_000, 200, "call"),
     )
 }
