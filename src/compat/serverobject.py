@@ -84,13 +84,20 @@ class Server(asyncio.AbstractServer):
         loop: Any,
         sockets: Iterable[socket.socket],
         protocol_factory: Callable[[], asyncio.BaseProtocol],
-        backlog: int = _ap.DEFAULT_BACKLOG,
+        ssl_context: Any,
+        backlog: int,
+        ssl_handshake_timeout: float | None,
+        ssl_shutdown_timeout: float | None = None,
         *,
         keep_alive: bool = False,
     ) -> None:
+        # asyncio.Server's constructor signature (it is in asyncio's namespace).
         self._loop = loop
         self._listeners = list(sockets)
         self._protocol_factory = protocol_factory
+        self._ssl_context = ssl_context
+        self._ssl_handshake_timeout = ssl_handshake_timeout
+        self._ssl_shutdown_timeout = ssl_shutdown_timeout
         self._backlog = backlog
         self._keep_alive = bool(keep_alive)
         # asyncio accepts up to `backlog` per readiness; at least one.

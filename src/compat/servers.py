@@ -65,6 +65,9 @@ __all__ = ["Server", "ServerOps"]
 _TLS_LATER = "TLS support arrives with the TLS issue (#4)"
 #: 3.13 removes the file of a socket given through sock= too; before, nothing did.
 _GIVEN_SOCKET_CLEANED_UP = sys.version_info >= (3, 13)
+#: create_unix_server's default: asyncio 3.13's True there; before, None picks
+#: the behaviour of the running version (see _GIVEN_SOCKET_CLEANED_UP).
+_CLEANUP_SOCKET_DEFAULT = True if _GIVEN_SOCKET_CLEANED_UP else None
 _HAS_IPV6 = hasattr(socket, "AF_INET6") and hasattr(socket, "IPPROTO_IPV6")
 
 
@@ -174,7 +177,9 @@ class ServerOps:
         try:
             for listener in sockets:
                 listener.setblocking(False)
-            server = Server(self, sockets, protocol_factory, backlog, keep_alive=keep_alive)
+            server = Server(
+                self, sockets, protocol_factory, None, backlog, None, keep_alive=keep_alive
+            )
             if unix_file is not None:
                 server._unix_files[sockets[0]] = unix_file
             if start_serving:
@@ -287,7 +292,7 @@ class ServerOps:
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
-        cleanup_socket: bool | None = None,
+        cleanup_socket: bool | None = _CLEANUP_SOCKET_DEFAULT,
     ) -> Server:
         """A Unix-socket server listening on *path* (or on *sock*).
 
