@@ -38,7 +38,7 @@ def _factories() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     made: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
     for name in _BACKENDS:
         made[f"loop-{name}"] = lambda name=name: sansloop.new_event_loop(get_backend(name))
-        made[f"full-{name}"] = lambda name=name: sansloop.compat.EventLoop(
+        made[f"full-{name}"] = lambda name=name: sansloop.EventLoop(
             get_backend(name), mode="full"
         )
     return made

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 import sansloop
-from sansloop.compat import EventLoop
+from sansloop import EventLoop
 from sansloop.compat import streams as our_streams
 
 QUICK = os.environ.get("SANSLOOP_SOAK", "") == "quick"
