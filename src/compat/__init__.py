@@ -8,6 +8,10 @@ are the stdlib's own objects: identity matters (``except asyncio.CancelledError`
 must catch ours; a framework's ``asyncio.Protocol`` subclass must be ours too).
 """
 
+# The names below are imported to be re-exported; __all__ is computed from the
+# running interpreter's asyncio.__all__ (end of file), which ruff cannot see.
+# ruff: noqa: F401
+
 from __future__ import annotations
 
 import asyncio as _asyncio
@@ -76,7 +80,8 @@ from ..core.taskregistry import (  # noqa: E402
     _unregister_task,
 )
 from ..core.tasks import Task, create_eager_task_factory, eager_task_factory  # noqa: E402
-from .loop import EventLoop  # noqa: E402
+from .loop import EventLoop as _SansloopLoop  # noqa: E402
+from .loopclasses import SelectorEventLoop  # noqa: E402
 from .policy import EventLoopPolicy  # noqa: E402
 from .runners import Runner, run  # noqa: E402
 from .servers import Server  # noqa: E402
@@ -119,9 +124,9 @@ else:
     from ..core.queues import QueueShutDown  # noqa: E402
 
 
-def new_event_loop() -> EventLoop:
-    """A new sansloop loop in full mode."""
-    return EventLoop(mode="full")
+def new_event_loop() -> SelectorEventLoop:
+    """A new sansloop loop in full mode (an instance of ``SelectorEventLoop``)."""
+    return SelectorEventLoop()
 
 
 class DefaultEventLoopPolicy(EventLoopPolicy):
@@ -130,101 +135,18 @@ class DefaultEventLoopPolicy(EventLoopPolicy):
     def __init__(self) -> None:
         super().__init__(mode="full")
 
+    def new_event_loop(self) -> SelectorEventLoop:
+        """A new full-mode sansloop loop, as ``new_event_loop()`` makes."""
+        return SelectorEventLoop()
 
-BaseEventLoop = EventLoop
-SelectorEventLoop = EventLoop
 
-__all__ = [
-    # loops and policies
-    "AbstractEventLoop",
-    "AbstractEventLoopPolicy",
-    "AbstractServer",
-    "BaseEventLoop",
-    "DefaultEventLoopPolicy",
-    "EventLoop",
-    "SelectorEventLoop",
-    "get_event_loop",
-    "get_event_loop_policy",
-    "get_running_loop",
-    "new_event_loop",
-    "set_event_loop",
-    "set_event_loop_policy",
-    "Handle",
-    "TimerHandle",
-    "Runner",
-    "run",
-    # futures and tasks
-    "Future",
-    "Task",
-    "isfuture",
-    "iscoroutine",
-    "iscoroutinefunction",
-    "wrap_future",
-    "ensure_future",
-    "create_task",
-    "current_task",
-    "all_tasks",
-    "sleep",
-    "gather",
-    "shield",
-    "wait",
-    "wait_for",
-    "as_completed",
-    "run_coroutine_threadsafe",
-    "to_thread",
-    "timeout",
-    "timeout_at",
-    "Timeout",
-    "TaskGroup",
-    "eager_task_factory",
-    "create_eager_task_factory",
-    "FIRST_COMPLETED",
-    "FIRST_EXCEPTION",
-    "ALL_COMPLETED",
-    "_register_task",
-    "_unregister_task",
-    "_enter_task",
-    "_leave_task",
-    # synchronisation and queues
-    "Lock",
-    "Event",
-    "Condition",
-    "Semaphore",
-    "BoundedSemaphore",
-    "Barrier",
-    "Queue",
-    "PriorityQueue",
-    "LifoQueue",
-    # exceptions
-    "BrokenBarrierError",
-    "CancelledError",
-    "IncompleteReadError",
-    "InvalidStateError",
-    "LimitOverrunError",
-    "QueueEmpty",
-    "QueueFull",
-    "QueueShutDown",
-    "SendfileNotAvailableError",
-    "TimeoutError",
-    # streams and servers
-    "StreamReader",
-    "StreamWriter",
-    "StreamReaderProtocol",
-    "open_connection",
-    "start_server",
-    "open_unix_connection",
-    "start_unix_server",
-    "Server",
-    # protocols and transports (the stdlib's base classes)
-    "BaseProtocol",
-    "Protocol",
-    "BufferedProtocol",
-    "DatagramProtocol",
-    "SubprocessProtocol",
-    "BaseTransport",
-    "ReadTransport",
-    "WriteTransport",
-    "Transport",
-    "DatagramTransport",
-    "SubprocessTransport",
-]
+BaseEventLoop = _SansloopLoop
+# asyncio.EventLoop (3.13) is SelectorEventLoop on Unix; the name exists here
+# on every version, as sansloop's other newer names do.
+EventLoop = SelectorEventLoop
+
+# Exactly the running interpreter's asyncio.__all__: what asyncio exports on
+# this Python and nothing more (a name from a newer Python stays importable
+# from here but is not exported). tests/compat/test_namespace.py checks that
+# every one of them is defined here, with asyncio's signature.
+__all__ = [_name for _name in _asyncio.__all__ if _name in globals()]

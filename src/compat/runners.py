@@ -3,8 +3,9 @@
 Contract (asyncio 3.11-3.13 behaviour):
 - ``Runner(debug=None, loop_factory=None)`` owns one loop, created lazily on
   first use: by *loop_factory* if given, else a full-mode sansloop loop
-  (``EventLoop(mode="full")``) -- or, when a non-default event loop policy is
-  installed, that policy's ``new_event_loop()``, as asyncio's Runner does. A
+  (``sansloop.compat.SelectorEventLoop()``) -- or, when a non-default event
+  loop policy is installed, that policy's ``new_event_loop()``, as asyncio's
+  Runner does. A
   loop made without a factory is also set as the thread's current loop
   (``asyncio.set_event_loop``) for the Runner's lifetime.
 - ``Runner.run(coro, *, context=None)`` runs *coro* as the main task to
@@ -59,9 +60,9 @@ def _default_loop() -> Any:
     policy = asyncio.get_event_loop_policy()
     if type(policy) is not asyncio.DefaultEventLoopPolicy:
         return policy.new_event_loop()
-    from .loop import EventLoop
+    from .loopclasses import SelectorEventLoop
 
-    return EventLoop(mode="full")
+    return SelectorEventLoop()
 
 
 class _State(enum.Enum):

@@ -14,7 +14,6 @@ import pytest
 
 import sansloop.compat
 from sansloop.compat import runners
-from sansloop.compat.loop import EventLoop
 
 PY312 = sys.version_info >= (3, 12)
 
@@ -294,7 +293,7 @@ def test_default_loop_is_full_mode_sansloop():
 
     loop_type, mode, task_type, current = runners.run(main())
     assert (loop_type, mode, task_type, current) == (
-        EventLoop,
+        sansloop.compat.SelectorEventLoop,
         "full",
         sansloop.compat.Task,
         True,
