@@ -1,6 +1,6 @@
 """The ``sansloop`` command line (``python -m sansloop``).
 
-Two subcommands:
+Subcommands:
 
 ``run [--backend NAME] [--debug] SCRIPT [ARGS...]``
     Runs an unmodified asyncio program on sansloop in loop mode: sansloop's
@@ -10,9 +10,26 @@ Two subcommands:
     ``__main__`` with ``sys.argv`` set to ``[SCRIPT, *ARGS]`` and its directory
     first on ``sys.path``, as ``python SCRIPT ARGS...`` would.
 
+``repl [--backend NAME] [--debug] [--mode loop|full]``
+    An asyncio REPL on a sansloop loop, like ``python -m asyncio``: top-level
+    ``await`` works (:mod:`sansloop.repl`).
+
 ``info``
     Prints the sansloop version, the default backend, the backends this
     platform offers and the Python version.
+
+``bench [--full] [--rounds N] [--only NAME]``
+    The side-by-side comparison with stdlib asyncio (and uvloop when it is
+    importable), printed as a table. The benchmarks live in the source
+    checkout's ``benchmarks/`` (not in the installed package): this runs
+    ``benchmarks/run.py --quick --no-save`` (its ``main()``, loaded from the
+    checkout; it starts a child process per measurement), or exits 2
+    saying so when there is no checkout next to the package.
+
+``replay TOKEN``
+    Re-runs a failing simulated run from its replay token, through
+    ``sansloop.sim.replay``; exits 2 saying so while the simulation is not part
+    of this installation.
 
 The contract of :func:`main`: it returns the process exit status (0 on
 success; 2 on a usage error or when the script cannot be opened, as
@@ -24,11 +41,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import platform
 import runpy
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["build_parser", "main"]
@@ -55,22 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
             "asyncio.run() and asyncio.new_event_loop() in it give sansloop loops."
         ),
     )
-    run.add_argument(
-        "--backend",
-        metavar="NAME",
-        default=None,
-        help="I/O backend for every loop the script creates (default: the platform's best; "
-        "see 'sansloop info')",
-    )
-    run.add_argument(
-        "--debug",
-        action="store_true",
-        help="turn on asyncio debug mode on every loop the script creates "
-        "(like PYTHONASYNCIODEBUG=1)",
-    )
+    _add_backend_and_debug(run, "every loop the script creates")
     run.add_argument("script", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument(
         "args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments passed to the script"
+    )
+
+    repl = commands.add_parser(
+        "repl",
+        help="an asyncio REPL on a sansloop loop (top-level await), like python -m asyncio",
+        description=(
+            "Start an interactive Python console whose statements run on a sansloop loop: "
+            "'await' works at top level, tasks keep running between prompts, Ctrl-C cancels "
+            "the running statement, Ctrl-D or exit() leaves."
+        ),
+    )
+    _add_backend_and_debug(repl, "the REPL's loop")
+    repl.add_argument(
+        "--mode",
+        choices=("loop", "full"),
+        default="loop",
+        help="loop: 'asyncio' is the stdlib module on a sansloop loop (default); "
+        "full: 'asyncio' is sansloop.compat, every object is sansloop's",
     )
 
     commands.add_parser(
@@ -79,7 +104,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the sansloop version, the default and available backends, "
         "and the Python version.",
     )
+
+    bench = commands.add_parser(
+        "bench",
+        help="quick speed comparison with stdlib asyncio (and uvloop if installed), as a table",
+        description=(
+            "Compare sansloop (loop and full mode) with stdlib asyncio, and uvloop when it is "
+            "importable, each benchmark in a fresh process, and print a table of ops/s and "
+            "ratios to asyncio. Runs benchmarks/run.py from the source checkout (--quick: tiny "
+            "sizes, one round, about 10 s; its figures are indicative only). See "
+            "docs/performance.md for how to measure properly."
+        ),
+    )
+    bench.add_argument(
+        "--full",
+        action="store_true",
+        help="full sizes and 5 rounds instead of the quick run (minutes)",
+    )
+    bench.add_argument("--rounds", type=int, metavar="N", help="number of rounds")
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this benchmark (repeatable; names: see benchmarks/run.py --help)",
+    )
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-run a failing simulated run from its replay token",
+        description=(
+            "Re-run, exactly, a run of the deterministic simulation from the replay token "
+            "printed when it failed (sansloop.sim.replay)."
+        ),
+    )
+    replay.add_argument("token", metavar="TOKEN", help="the replay token of the failing run")
     return parser
+
+
+def _add_backend_and_debug(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--backend",
+        metavar="NAME",
+        default=None,
+        help=f"I/O backend for {what} (default: the platform's best; see 'sansloop info')",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"turn on asyncio debug mode on {what} (like PYTHONASYNCIODEBUG=1)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +162,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.command == "info":
         return _info()
+    if options.command == "repl":
+        return _repl(parser, options)
+    if options.command == "bench":
+        return _bench(options)
+    if options.command == "replay":
+        return _replay(options.token)
     return _run(parser, options)
+
+
+def _check_backend(parser: argparse.ArgumentParser, name: str | None) -> None:
+    """A usage error (exit 2) unless backend *name* can be made here."""
+    from .backends import get_backend
+
+    if name is not None:
+        try:
+            get_backend(name).close()
+        except (ValueError, ImportError, OSError) as exc:
+            parser.error(f"backend {name!r} cannot be used here: {exc}")
+
+
+def _repl(parser: argparse.ArgumentParser, options: Any) -> int:
+    from .repl import run_repl
+
+    _check_backend(parser, options.backend)
+    return run_repl(options.backend, debug=options.debug, mode=options.mode)
+
+
+#: Where ``bench`` finds the benchmarks: the source checkout next to the package
+#: (``src/`` is the package, so its parent is the checkout).
+BENCH_RUNNER = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+def _bench(options: Any) -> int:
+    if not BENCH_RUNNER.is_file():
+        print(
+            f"{PROG} bench: the benchmarks are not installed with the package; they live in "
+            f"the source checkout's benchmarks/ (looked for {BENCH_RUNNER}). Run it from "
+            "an editable install of a checkout (pip install -e .).",
+            file=sys.stderr,
+        )
+        return 2
+    argv = ["--no-save"]
+    if not options.full:
+        argv.append("--quick")
+    if options.rounds is not None:
+        argv += ["--rounds", str(options.rounds)]
+    for name in options.only:
+        argv += ["--only", name]
+    # run.py is the perf tooling's entry (it starts one child process per run);
+    # loaded from the checkout and called in this process.
+    spec = importlib.util.spec_from_file_location("sansloop_bench_run", BENCH_RUNNER)
+    assert spec is not None and spec.loader is not None
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    status = runner.main(argv)
+    return status if isinstance(status, int) else 0
+
+
+def _replay(token: str) -> int:
+    try:
+        from . import sim  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        sim = None
+    replay = getattr(sim, "replay", None)
+    if replay is None:
+        print(
+            f"{PROG} replay: the deterministic simulation (sansloop.sim.replay) is not "
+            "available in this version of sansloop, so token "
+            f"{token!r} cannot be replayed.",
+            file=sys.stderr,
+        )
+        return 2
+    result = replay(token)
+    return result if isinstance(result, int) else 0
 
 
 def _info() -> int:
@@ -144,13 +291,7 @@ class _CliPolicy:
 
 
 def _run(parser: argparse.ArgumentParser, options: Any) -> int:
-    from .backends import get_backend
-
-    if options.backend is not None:
-        try:
-            get_backend(options.backend).close()
-        except (ValueError, ImportError, OSError) as exc:
-            parser.error(f"backend {options.backend!r} cannot be used here: {exc}")
+    _check_backend(parser, options.backend)
     script = options.script
     if not os.path.exists(script):
         print(

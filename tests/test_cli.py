@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -275,3 +276,216 @@ def test_full_mode_example() -> None:
         "squares: [1, 4, 9, 16, 25, 36, 49, 64, 81]",
         "timeout: the wait was cancelled after 0.01 s",
     ]
+
+
+# -- help of every subcommand ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["repl", "bench", "replay"])
+def test_help_of_the_other_commands(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    status, out, _ = _in_process(capsys, command, "--help")
+    assert status == 0
+    assert out.startswith(f"usage: sansloop {command}")
+    top_status, top, _ = _in_process(capsys, "--help")
+    assert top_status == 0 and f"    {command} " in top
+    expected = {
+        "repl": ["--backend NAME", "--debug", "--mode {loop,full}", "await"],
+        "bench": ["--full", "--rounds N", "--only NAME", "uvloop", "asyncio"],
+        "replay": ["TOKEN", "replay token"],
+    }[command]
+    for text in expected:
+        assert text in out, text
+
+
+# -- repl ------------------------------------------------------------------------
+
+
+def repl(stdin: str, *options: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m sansloop repl`` with *stdin* as what the user types."""
+    return subprocess.run(
+        [sys.executable, "-m", "sansloop", "repl", *options],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=_env(),
+    )
+
+
+def _outputs(stdout: str) -> list[str]:
+    """What the statements printed, prompts removed (input() writes them to stdout)."""
+    lines = []
+    for line in stdout.splitlines():
+        while line.startswith((">>> ", "... ")):
+            line = line[4:]
+        if line not in (">>>", "..."):
+            lines.append(line)
+    return [line for line in lines if line]
+
+
+def test_repl_top_level_await_runs_on_sansloop() -> None:
+    result = repl(
+        "await asyncio.sleep(0.01, result=6 * 7)\n"
+        "loop = asyncio.get_running_loop()\n"
+        "print(type(loop).__module__, type(loop).__name__, loop.backend.name)\n"
+        "await asyncio.sleep(0); print(type(asyncio.current_task()).__module__)\n"
+        "t = asyncio.create_task(asyncio.sleep(0, result='from a task'))\n"
+        "await t\n"
+        "async def twice(x):\n"
+        "    await asyncio.sleep(0)\n"
+        "    return 2 * x\n"
+        "\n"
+        "await asyncio.gather(twice(1), twice(2))\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert _outputs(result.stdout) == [
+        "42",
+        f"sansloop.compat.loop EventLoop {sansloop.available_backends()[0]}",
+        "_asyncio",
+        "'from a task'",
+        "[2, 4]",
+    ]
+    assert "sansloop" in result.stderr and 'Use "await" directly' in result.stderr
+    assert result.stderr.rstrip().endswith("exiting sansloop REPL...")
+
+
+def test_repl_loop_keeps_running_between_statements() -> None:
+    # A task started by one statement makes progress while the next ones run.
+    result = repl(
+        "seen = []\n"
+        "async def ticker():\n"
+        "    for i in range(3):\n"
+        "        seen.append(i)\n"
+        "        await asyncio.sleep(0)\n"
+        "\n"
+        "task = asyncio.create_task(ticker())\n"
+        "await asyncio.sleep(0.01)\n"
+        "print(seen, task.done())\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert _outputs(result.stdout) == ["[0, 1, 2] True"]
+
+
+def test_repl_shows_errors_and_goes_on() -> None:
+    result = repl(
+        "1 / 0\n"
+        "async def fails():\n"
+        "    raise LookupError('the needle')\n"
+        "\n"
+        "await fails()\n"
+        "print('still here')\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert _outputs(result.stdout) == ["still here"]
+    assert "ZeroDivisionError: division by zero" in result.stderr
+    assert "LookupError: the needle" in result.stderr
+    # Only the user's frames: nothing of the console machinery.
+    tracebacks = result.stderr.split("Traceback (most recent call last):")[1:]
+    assert len(tracebacks) == 2
+    for tb in tracebacks:
+        files = [ln for ln in tb.splitlines() if ln.strip().startswith("File ")]
+        assert files and all('"<console>"' in ln for ln in files), tb
+
+
+def test_repl_full_mode_backend_and_debug() -> None:
+    result = repl(
+        "loop = asyncio.get_running_loop()\n"
+        "print(asyncio.__name__, loop.backend.name, loop.get_debug())\n"
+        "print(type(asyncio.ensure_future(asyncio.sleep(0))).__module__)\n",
+        "--mode",
+        "full",
+        "--backend",
+        "poll",
+        "--debug",
+    )
+    assert result.returncode == 0, result.stderr
+    assert _outputs(result.stdout) == ["sansloop.compat poll True", "sansloop.core.tasks"]
+
+
+def test_repl_exit_status_and_cleanup() -> None:
+    result = repl(
+        "import atexit\n"
+        "async def forever():\n"
+        "    try:\n"
+        "        await asyncio.sleep(3600)\n"
+        "    finally:\n"
+        "        print('cancelled on exit', flush=True)\n"
+        "\n"
+        "task = asyncio.create_task(forever())\n"
+        "await asyncio.sleep(0)\n"
+        "raise SystemExit(3)\n"
+        "print('not reached')\n"
+    )
+    assert result.returncode == 3, result.stderr
+    assert _outputs(result.stdout) == ["cancelled on exit"]
+
+
+def test_repl_unknown_backend_is_a_usage_error() -> None:
+    result = repl("", "--backend", "carrier-pigeon")
+    assert result.returncode == 2
+    assert "backend 'carrier-pigeon' cannot be used here" in result.stderr
+
+
+def test_repl_ctrl_c_ends_the_running_statement_only() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sansloop", "repl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("print('waiting', flush=True); await asyncio.sleep(60)\n")
+        proc.stdin.write("print('after', flush=True)\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().endswith("waiting\n")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert _outputs(out) == ["after"]
+    assert "KeyboardInterrupt" in err
+
+
+# -- bench and replay -----------------------------------------------------------
+
+
+def test_bench_prints_a_comparison_table() -> None:
+    result = sansloop_cmd("bench", "--only", "call_soon")
+    assert result.returncode == 0, result.stderr
+    rows = [
+        ln.split("|")[1:-1] for ln in result.stdout.splitlines() if ln.startswith("| call_soon")
+    ]
+    impls = [row[1].strip() for row in rows]
+    assert impls[:3] == ["asyncio", "sansloop-loop", "sansloop-full"]
+    for row in rows:
+        assert float(row[2].replace(",", "")) > 0  # ops/s of a run that completed
+    assert rows[0][3].strip().startswith("1.00x")  # asyncio is the baseline
+    assert "vs asyncio" in result.stdout
+
+
+def test_bench_unknown_benchmark_fails() -> None:
+    result = sansloop_cmd("bench", "--only", "no-such-benchmark")
+    assert result.returncode == 2
+    assert "unknown benchmark" in result.stderr
+
+
+def test_replay() -> None:
+    try:
+        import sansloop.sim as sim
+    except ImportError:
+        sim = None
+    result = sansloop_cmd("replay", "not-a-token")
+    if getattr(sim, "replay", None) is None:
+        assert result.returncode == 2
+        assert "simulation (sansloop.sim.replay) is not available" in result.stderr
+        assert "Traceback" not in result.stderr
+    else:
+        assert result.returncode != 0  # a malformed token is refused
