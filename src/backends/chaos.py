@@ -29,11 +29,14 @@ call never sees EAGAIN, and Python retries EINTR itself, PEP 475)
                      interrupted connect goes on in the background, as on Linux.
     ``short_write``  send/sendmsg/write accept 1..n-1 of n bytes.
     ``short_read``   recv/recv_into/read ask the kernel for 1..n of n bytes.
-    ``spurious``     poll reports a registered fd that is not ready, with the
-                     events it is registered for; the next recv/send/accept on
-                     that socket raises BlockingIOError (ready, then EAGAIN).
-                     Each registered fd absent from a poll's real answer is a
-                     candidate once per poll.
+    ``spurious``     poll reports a registered socket that is not ready, with
+                     the events it is registered for; the next recv/send/accept
+                     on it raises BlockingIOError (ready, then EAGAIN). Each
+                     registered ChaosSocket absent from a poll's real answer is
+                     a candidate once per poll. Other fds are not: the write
+                     end of a pipe is watched for reading only to learn that
+                     the reader has gone (asyncio's design, which sansloop
+                     keeps), and Linux never reports it readable otherwise.
     ``reset``        per connection (drawn once, when the socket is made or
                      accepted): ECONNRESET at a byte offset drawn from
                      ``[0, reset_within)``, counted over the bytes received and
@@ -318,6 +321,16 @@ class ChaosSocket(socket.socket):
         self._moved(sent)
         return sent
 
+    def _real_close(self, *args: Any, **kwargs: Any) -> None:
+        self._chaos._socket_fds.discard(self.fileno())
+        super()._real_close(*args, **kwargs)  # type: ignore[misc]
+
+    def detach(self) -> int:
+        """``socket.detach``; the fd is no longer faulted."""
+        fd = super().detach()
+        self._chaos._socket_fds.discard(fd)
+        return fd
+
     # -- connections -----------------------------------------------------------
 
     def accept(self) -> tuple[socket.socket, Any]:
@@ -381,6 +394,8 @@ class ChaosBackend(Backend):
         self.resets: list[Reset] = []
         self._registered: dict[int, int] = {}
         self._spurious_marks: dict[int, int] = {}
+        # fds of open ChaosSockets: the candidates for spurious readiness.
+        self._socket_fds: set[int] = set()
         # The clock is the inner backend's own (no frame added per reading).
         self.time = inner.time  # type: ignore[method-assign]
         self.clock_resolution = inner.clock_resolution
@@ -408,6 +423,7 @@ class ChaosBackend(Backend):
         chaos_sock._reset_left = 0
         chaos_sock._reset_offset = -1
         chaos_sock._reset_names = (None, None)
+        self._socket_fds.add(chaos_sock.fileno())
         return chaos_sock
 
     def _maybe_arm_reset(self, sock: ChaosSocket, call: str) -> None:
@@ -487,8 +503,9 @@ class ChaosBackend(Backend):
         if rate and self._registered:
             reported = {fd for fd, _ in events}
             draw = self._random
+            sockets = self._socket_fds
             for fd in sorted(self._registered):
-                if fd not in reported and draw() < rate:
+                if fd in sockets and fd not in reported and draw() < rate:
                     mask = self._registered[fd]
                     events.append((fd, mask))
                     marks[fd] = mask
