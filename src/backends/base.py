@@ -55,6 +55,19 @@ Pipes and other file descriptors
     the loop's pipe transports make their fd non-blocking through it. A
     simulated backend that owns pipes implements the three.
 
+Child processes
+    ``spawn_child(args, **kwargs)`` starts a child with ``subprocess.Popen``'s
+    arguments and semantics and returns the Popen (or an object with its
+    ``pid``, ``stdin``/``stdout``/``stderr``, ``poll``, ``send_signal``,
+    ``terminate``, ``kill`` and ``returncode``).
+    ``watch_child(pid, callback)`` arranges for ``callback(pid, returncode)``
+    to be called once child *pid* has exited and been reaped (``returncode``
+    is None when someone else collected the status first). The callback may
+    run in any thread, inside ``poll()`` or inside ``watch_child`` itself; it
+    must only hand the result over. The default reaps with a waiter thread per
+    child; the Linux readiness backends poll a pidfd instead (see
+    ``children.py``). A simulated backend owns its simulated children.
+
 Executor
     ``default_executor()`` returns the ``concurrent.futures.Executor`` used
     when ``run_in_executor`` is given ``None``.
@@ -196,6 +209,43 @@ class Backend(abc.ABC):
     def set_blocking(self, fd: int, blocking: bool) -> None:
         """Set or clear *fd*'s blocking mode (``os.set_blocking``)."""
         os.set_blocking(fd, blocking)
+
+    # -- child processes -------------------------------------------------------
+
+    _child_reaper: Any = None
+
+    def spawn_child(self, args: Any, **kwargs: Any) -> Any:
+        """Start a child process: ``subprocess.Popen(args, **kwargs)``.
+
+        Errors are Popen's (FileNotFoundError, PermissionError, ...).
+        """
+        import subprocess
+
+        return subprocess.Popen(args, **kwargs)
+
+    def watch_child(self, pid: int, callback: Callable[[int, int | None], object]) -> None:
+        """Call ``callback(pid, returncode)`` once child *pid* has exited and been reaped.
+
+        Exactly once; *returncode* is the exit code, ``-signum`` for a child
+        killed by a signal, or None if the status was collected by someone
+        else. Any thread may run the callback (see the module docstring).
+        """
+        reaper = self._child_reaper
+        if reaper is None:
+            reaper = self._child_reaper = self._make_child_reaper()
+        reaper.watch(pid, callback)
+
+    def _make_child_reaper(self) -> Any:
+        """The reaper behind ``watch_child``: waiter threads unless overridden."""
+        from .children import ChildReaper
+
+        return ChildReaper()
+
+    def _close_child_reaper(self) -> None:
+        """Hand children still running to waiter threads (for ``close()``)."""
+        reaper = self._child_reaper
+        if reaper is not None:
+            reaper.close()
 
     # -- executor ------------------------------------------------------------
 

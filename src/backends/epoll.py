@@ -52,10 +52,12 @@ from __future__ import annotations
 
 import errno
 import select
+from collections.abc import Callable
 from typing import Any
 
 from ._readiness import MAX_TIMEOUT, check_known, check_new, closed_error
 from .base import EVENT_READ, EVENT_WRITE, Backend
+from .children import ChildReaper
 from .wakeup import Wakeup
 
 __all__ = ["EpollBackend"]
@@ -87,6 +89,7 @@ class EpollBackend(Backend):
         self._polls = 0
         self._stale_events = 0
         self._closed_unregisters = 0
+        self._own: dict[int, Callable[[], None]] = {}  # our pidfds -> what to run
 
     def register(self, fd: int, events: int) -> None:
         check_new(self, self._closed, self._interest, fd, events, self._wakeup_fd)
@@ -127,9 +130,24 @@ class EpollBackend(Backend):
                 ready.append((fd, _FROM_EPOLL[bits & 31] & want))
             elif fd == self._wakeup_fd:
                 self._wakeup.drain()
+            elif fd in self._own:
+                self._own[fd]()
             else:
                 self._stale_events += 1
         return ready
+
+    # Child pidfds are the backend's own fds, like the wakeup fd: read inside
+    # poll() and never reported to the loop (see children.py).
+    def _make_child_reaper(self) -> ChildReaper:
+        return ChildReaper(self._add_own, self._remove_own)
+
+    def _add_own(self, fd: int, on_ready: Callable[[], None]) -> None:
+        self._epoll.register(fd, _IN)
+        self._own[fd] = on_ready
+
+    def _remove_own(self, fd: int) -> None:
+        del self._own[fd]
+        self._epoll.unregister(fd)
 
     def wakeup(self) -> None:
         self._wakeup.wakeup()
@@ -137,6 +155,7 @@ class EpollBackend(Backend):
     def close(self) -> None:
         if self._closed:
             return
+        self._close_child_reaper()
         self._closed = True
         self._interest.clear()
         self._epoll.close()

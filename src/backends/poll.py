@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import math
 import select
+from collections.abc import Callable
 from typing import Any
 
 from ._readiness import MAX_TIMEOUT, check_known, check_new, closed_error
 from .base import EVENT_READ, EVENT_WRITE, Backend
+from .children import ChildReaper
 from .wakeup import Wakeup
 
 __all__ = ["PollBackend"]
@@ -64,6 +66,7 @@ class PollBackend(Backend):
         self._poller.register(self._wakeup_fd, _IN)
         self._closed = False
         self._polls = 0
+        self._own: dict[int, Callable[[], None]] = {}  # our pidfds -> what to run
 
     def register(self, fd: int, events: int) -> None:
         check_new(self, self._closed, self._interest, fd, events, self._wakeup_fd)
@@ -98,7 +101,22 @@ class PollBackend(Backend):
                 ready.append((fd, _FROM_POLL[bits & 63] & want))
             elif fd == self._wakeup_fd:
                 self._wakeup.drain()
+            elif fd in self._own:
+                self._own[fd]()
         return ready
+
+    # Child pidfds are the backend's own fds, like the wakeup fd: read inside
+    # poll() and never reported to the loop (see children.py).
+    def _make_child_reaper(self) -> ChildReaper:
+        return ChildReaper(self._add_own, self._remove_own)
+
+    def _add_own(self, fd: int, on_ready: Callable[[], None]) -> None:
+        self._poller.register(fd, _IN)
+        self._own[fd] = on_ready
+
+    def _remove_own(self, fd: int) -> None:
+        del self._own[fd]
+        self._poller.unregister(fd)
 
     def wakeup(self) -> None:
         self._wakeup.wakeup()
@@ -106,6 +124,7 @@ class PollBackend(Backend):
     def close(self) -> None:
         if self._closed:
             return
+        self._close_child_reaper()
         self._closed = True
         self._interest.clear()
         self._wakeup.close()

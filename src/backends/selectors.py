@@ -24,10 +24,12 @@ Facts about selectors
 from __future__ import annotations
 
 import selectors
+from collections.abc import Callable
 from typing import Any
 
 from ._readiness import MAX_TIMEOUT, check_fd_events, closed_error
 from .base import Backend
+from .children import ChildReaper
 from .wakeup import Wakeup
 
 __all__ = ["SelectorsBackend"]
@@ -86,9 +88,20 @@ class SelectorsBackend(Backend):
         for key, events in self._selector.select(timeout):
             if key.fd == wakeup_fd:
                 self._wakeup.drain()
+            elif key.data is not None:  # one of our own fds (a child's pidfd)
+                key.data()
             else:
                 ready.append((key.fd, events))
         return ready
+
+    # Child pidfds are the backend's own fds, like the wakeup fd: registered
+    # with what to run as the key's data, read inside poll() and never
+    # reported to the loop (see children.py).
+    def _make_child_reaper(self) -> ChildReaper:
+        return ChildReaper(self._add_own, self._selector.unregister)
+
+    def _add_own(self, fd: int, on_ready: Callable[[], None]) -> None:
+        self._selector.register(fd, selectors.EVENT_READ, on_ready)
 
     def wakeup(self) -> None:
         self._wakeup.wakeup()
@@ -96,12 +109,16 @@ class SelectorsBackend(Backend):
     def close(self) -> None:
         if self._closed:
             return
+        self._close_child_reaper()
         self._closed = True
         self._selector.close()
         self._wakeup.close()
 
     def statistics(self) -> dict[str, Any]:
-        registered = 0 if self._closed else len(self._selector.get_map()) - 1
+        registered = 0
+        if not self._closed:  # not the wakeup fd, not our own pidfds
+            keys = self._selector.get_map().values()
+            registered = sum(1 for key in keys if key.data is None) - 1
         return {
             "backend": self.name,
             "selector": type(self._selector).__name__,
