@@ -55,6 +55,7 @@ from .pipes import PipeOps
 from .sendfile import SendfileOps
 from .servers import ServerOps
 from .signals import SignalOps
+from .subprocesstransport import SubprocessOps
 
 try:
     from .sockets import SocketOps
@@ -116,6 +117,7 @@ class EventLoop(
     PipeOps,
     SendfileOps,
     SignalOps,
+    SubprocessOps,
     SocketOps,
     ExecutorOps,
     AsyncGenOps,
