@@ -374,6 +374,7 @@ class TLSMachine:
         server_hostname: str | None = None,
         handshake_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        skip_name_check: bool = False,
     ) -> None:
         """Wrap *context* around fresh memory BIOs.
 
@@ -383,6 +384,10 @@ class TLSMachine:
         ``SSLContext.wrap_socket`` does (``wrap_bio`` itself would skip the
         name check silently). The timeouts are only quoted in the messages of
         the timeout errors (the caller runs the timers).
+
+        *skip_name_check* is the caller's explicit opt-out of the name check
+        (asyncio's ``server_hostname=''``): the chain is still verified as
+        the context asks, no name is checked, and no server name is sent.
         """
         for name, value in (
             ("ssl_handshake_timeout", handshake_timeout),
@@ -390,7 +395,9 @@ class TLSMachine:
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} should be a positive number, got {value}")
-        if not server_side and context.check_hostname and not server_hostname:
+        if skip_name_check:
+            server_hostname = None
+        elif not server_side and context.check_hostname and not server_hostname:
             # SSLSocket refuses this; SSLContext.wrap_bio does not, and would
             # then verify the chain but no name at all: refuse it here.
             raise ValueError("check_hostname requires server_hostname")

@@ -742,3 +742,22 @@ def test_every_state_is_reached_by_real_machines(ca: trustme.CA, server_cert: An
     other.do("client", "shutdown_timeout")
     seen.add(other.client.state)
     assert seen == set(State)
+
+
+def test_skip_name_check_verifies_the_chain_but_not_the_name(
+    ca: trustme.CA, server_cert: trustme.LeafCert
+) -> None:
+    # asyncio's server_hostname='': an explicit opt-out, unlike a forgotten name.
+    ctx = client_context(ca)
+    machine = TLSMachine(ctx, server_hostname="", skip_name_check=True)
+    assert machine.ssl_object.server_hostname is None and ctx.check_hostname
+    ok = Wire(ca, ca.issue_cert("other.test"), client_ctx=ctx)  # not "localhost"
+    ok.client = machine
+    ok.handshake()
+    assert HandshakeComplete in ok.kinds("client")
+    # the chain is still checked: a client trusting another CA refuses
+    other = client_context(trustme.CA())
+    bad = Wire(ca, server_cert, client_ctx=other)
+    bad.client = TLSMachine(other, server_hostname="", skip_name_check=True)
+    exc, _ = _handshake_errors(bad)
+    assert isinstance(exc, ssl.SSLCertVerificationError)
