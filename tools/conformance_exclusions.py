@@ -50,6 +50,18 @@ EXCLUDED: dict[tuple[str, str], list[tuple[str, str]]] = {
         ),
         ("*.test_prompt_cancellation", "calls the stock loop's private _stop_serving(sock)"),
     ],
+    ("loop", "test_ssl"): [
+        (
+            "TestSSL.test_flush_before_shutdown",
+            "reads transport._ssl_protocol (asyncio.sslproto.SSLProtocol, private) and calls "
+            "its pause_writing()/resume_writing() directly",
+        ),
+        (
+            "TestSSL.test_remote_shutdown_receives_trailing_data",
+            "fills the write backlog through transport._test__append_write_backlog(), a test "
+            "hook of asyncio.sslproto._SSLProtocolTransport (private)",
+        ),
+    ],
     ("loop", "test_tasks"): [
         (
             "CoroutineGatherTests.test_issue46672",

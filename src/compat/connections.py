@@ -23,9 +23,13 @@ exceptions and messages, and return ``(transport, protocol)`` once
   the same text raise the first; otherwise ``OSError("Multiple exceptions:
   ...")``; with ``all_errors=True`` an ``ExceptionGroup("create_connection
   failed", errors)``.
-* ``ssl``: TLS arrives with its own issue: a truthy ``ssl`` raises
-  ``NotImplementedError`` after the arguments are validated, before any
-  socket is created.
+* ``ssl``: an ``SSLContext`` (or ``True`` for ``ssl.create_default_context()``)
+  makes the connection an ``SSLTransport`` (src/compat/tlstransport.py) over
+  the socket transport; the coroutine returns once the handshake completed
+  and ``connection_made`` ran, and raises the handshake's error otherwise.
+  ``server_hostname`` defaults to *host* (``''`` turns the name check off, as
+  asyncio); the timeouts are checked (asyncio's ValueError) before any
+  socket is made.
 
 Resource rule: on any failure or cancellation, at any step, every socket this
 module created is closed, and a transport already made is closed (its socket
@@ -54,10 +58,9 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
 from ..core.happyeyeballs import StaggeredRace, interleave_addrinfos
 from .errors import logger
 from .sockets import numeric_addrinfo
+from .tlstransport import check_tls_timeouts, client_context, make_tls_transport
 
 __all__ = ["ConnectionOps"]
-
-_NO_TLS = "TLS support arrives with the TLS issue (#4)"
 
 
 def _refuse_ssl_socket(sock: Any) -> None:
@@ -70,6 +73,58 @@ def _refuse_tls_options(**options: Any) -> None:
     for name, value in options.items():
         if value is not None:
             raise ValueError(f"{name} is only meaningful with ssl")
+
+
+class _TLSOptions:
+    """The ssl arguments of one connection, checked; makes its SSLTransport."""
+
+    __slots__ = ("context", "server_side", "server_hostname", "handshake", "shutdown")
+
+    def __init__(
+        self,
+        context: Any,
+        server_side: bool,
+        server_hostname: str | None,
+        handshake: float | None,
+        shutdown: float | None,
+    ) -> None:
+        self.context = context
+        self.server_side = server_side
+        self.server_hostname = server_hostname
+        self.handshake = handshake
+        self.shutdown = shutdown
+
+    @classmethod
+    def of(
+        cls,
+        ssl: Any,
+        server_side: bool,
+        server_hostname: str | None,
+        handshake: float | None,
+        shutdown: float | None,
+    ) -> _TLSOptions | None:
+        if not ssl:
+            return None
+        if server_side:
+            if not isinstance(ssl, _ssl.SSLContext):
+                raise ValueError("Server side SSL needs a valid SSLContext")
+            context = ssl
+        else:
+            context = client_context(ssl, server_hostname)
+        return cls(context, server_side, server_hostname, handshake, shutdown)
+
+    def transport(self, loop: Any, sock: socket.socket, protocol: Any, waiter: Any) -> Any:
+        return make_tls_transport(
+            loop,
+            sock,
+            protocol,
+            self.context,
+            waiter,
+            server_side=self.server_side,
+            server_hostname=self.server_hostname,
+            ssl_handshake_timeout=self.handshake,
+            ssl_shutdown_timeout=self.shutdown,
+        )
 
 
 def _close_quietly(sock: Any) -> None:
@@ -116,8 +171,11 @@ class ConnectionOps:
     ) -> tuple[Any, Any]:
         """Open a stream connection to *host*:*port* (or over *sock*)."""
         if ssl:
-            if server_hostname is None and not host:
-                raise ValueError("You must set server_hostname when using ssl without a host")
+            if server_hostname is None:
+                if not host:
+                    raise ValueError("You must set server_hostname when using ssl without a host")
+                server_hostname = host
+            check_tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
         else:
             _refuse_tls_options(
                 server_hostname=server_hostname,
@@ -132,8 +190,6 @@ class ConnectionOps:
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
-            if ssl:
-                raise NotImplementedError(_NO_TLS)
             owned = True
             sock = await self._connect_somewhere(
                 host,
@@ -151,10 +207,11 @@ class ConnectionOps:
                 raise ValueError("host and port was not specified and no sock specified")
             if sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-            if ssl:
-                raise NotImplementedError(_NO_TLS)
             owned = False
-        transport, protocol = await self._connection_transport(sock, protocol_factory, owned)
+        tls = _TLSOptions.of(
+            ssl, False, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
+        )
+        transport, protocol = await self._connection_transport(sock, protocol_factory, owned, tls)
         if self.get_debug():  # type: ignore[attr-defined]
             logger.debug(
                 "%r connected to %s:%r: (%r, %r)",
@@ -327,9 +384,14 @@ class ConnectionOps:
         return None
 
     async def _connection_transport(
-        self, sock: socket.socket, protocol_factory: Callable[[], Any], owned: bool
+        self,
+        sock: socket.socket,
+        protocol_factory: Callable[[], Any],
+        owned: bool,
+        tls: _TLSOptions | None = None,
     ) -> tuple[Any, Any]:
-        """Wrap a connected socket in a SocketTransport; wait for connection_made.
+        """Wrap a connected socket in a SocketTransport (an SSLTransport over one
+        when *tls*); wait for connection_made (after the TLS handshake).
 
         *owned*: the socket is ours (we made it), so a failure before the
         transport exists closes it; a caller's socket is left to the caller.
@@ -340,7 +402,10 @@ class ConnectionOps:
             sock.setblocking(False)
             protocol = protocol_factory()
             waiter = self.create_future()  # type: ignore[attr-defined]
-            transport = SocketTransport(self, sock, protocol, waiter)
+            if tls is None:
+                transport = SocketTransport(self, sock, protocol, waiter)
+            else:
+                transport = tls.transport(self, sock, protocol, waiter)
         except BaseException:
             if owned:
                 sock.close()
@@ -369,6 +434,7 @@ class ConnectionOps:
         if ssl:
             if server_hostname is None:
                 raise ValueError("you have to pass server_hostname when using ssl")
+            check_tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
         else:
             _refuse_tls_options(
                 server_hostname=server_hostname,
@@ -380,8 +446,6 @@ class ConnectionOps:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
             path = os.fspath(path)
-            if ssl:
-                raise NotImplementedError(_NO_TLS)
             sock = self._backend.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)  # type: ignore[attr-defined]
             try:
                 sock.setblocking(False)
@@ -394,9 +458,10 @@ class ConnectionOps:
                 raise ValueError("no path and sock were specified")
             if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-            if ssl:
-                raise NotImplementedError(_NO_TLS)
-        return await self._connection_transport(sock, protocol_factory, owned)
+        tls = _TLSOptions.of(
+            ssl, False, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
+        )
+        return await self._connection_transport(sock, protocol_factory, owned, tls)
 
     # -- connect_accepted_socket -------------------------------------------
 
@@ -419,8 +484,9 @@ class ConnectionOps:
             )
         _refuse_ssl_socket(sock)
         if ssl:
-            raise NotImplementedError(_NO_TLS)
-        transport, protocol = await self._connection_transport(sock, protocol_factory, False)
+            check_tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
+        tls = _TLSOptions.of(ssl, True, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        transport, protocol = await self._connection_transport(sock, protocol_factory, False, tls)
         if self.get_debug():  # type: ignore[attr-defined]
             logger.debug(
                 "%r handled: (%r, %r)", transport.get_extra_info("socket"), transport, protocol

@@ -55,6 +55,7 @@ from .pipes import PipeOps
 from .sendfile import SendfileOps
 from .servers import ServerOps
 from .signals import SignalOps
+from .starttls import StartTLSOps
 from .subprocesstransport import SubprocessOps
 
 try:
@@ -119,6 +120,7 @@ class EventLoop(
     SignalOps,
     SubprocessOps,
     SocketOps,
+    StartTLSOps,
     ExecutorOps,
     AsyncGenOps,
     ExceptionHandling,

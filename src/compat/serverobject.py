@@ -16,8 +16,10 @@ listening fds, arm or cancel the backoff timer, report to the exception
 handler, close the listeners, wake ``wait_closed()``.
 
 - Accepted connections become ``SocketTransport(loop, conn, protocol_factory(),
-  None, {'peername': addr}, server)``; the transport calls ``_attach(self)``
-  and, once its connection is lost, ``_detach(self)``. ``_attach()`` and
+  None, {'peername': addr}, server)`` (with an ssl context, an ``SSLTransport``
+  over one, whose handshake runs before the protocol's ``connection_made``);
+  the socket transport calls ``_attach(self)`` and, once its connection is
+  lost, ``_detach(self)``. ``_attach()`` and
   ``_detach()`` without a transport (asyncio 3.11/3.12's private signature)
   count an anonymous connection. A transport collected without detaching
   still counts down (a weak reference's callback, deferred to the loop).
@@ -256,9 +258,27 @@ class Server(asyncio.AbstractServer):
                 # The factory closed the server: the connection is not taken.
                 conn.close()
                 return
-            from .sockettransport import SocketTransport
+            extra = {"peername": addr}
+            if self._ssl_context is not None:
+                from .tlstransport import make_tls_transport
 
-            SocketTransport(loop, conn, protocol, None, {"peername": addr}, self)
+                make_tls_transport(
+                    loop,
+                    conn,
+                    protocol,
+                    self._ssl_context,
+                    None,
+                    server_side=True,
+                    server_hostname=None,
+                    ssl_handshake_timeout=self._ssl_handshake_timeout,
+                    ssl_shutdown_timeout=self._ssl_shutdown_timeout,
+                    extra=extra,
+                    server=self,
+                )
+            else:
+                from .sockettransport import SocketTransport
+
+                SocketTransport(loop, conn, protocol, None, extra, self)
         except (SystemExit, KeyboardInterrupt):
             conn.close()
             raise

@@ -30,8 +30,10 @@ Behaviour, as asyncio unless said otherwise:
   already in use``). ``cleanup_socket`` (default: yes; for a ``sock=``
   socket only from 3.13 on, as asyncio) has close() remove the socket file
   if it is still ours (see serverobject).
-* ``ssl``: TLS arrives with the TLS issue (#4); a truthy ``ssl`` raises
-  NotImplementedError after the arguments are validated.
+* ``ssl``: an ``SSLContext`` makes every accepted connection a
+  ``SSLTransport`` (src/compat/tlstransport.py): the protocol hears
+  ``connection_made`` once the handshake completed; a failed or timed-out
+  handshake closes the connection (logged in debug mode, as asyncio).
 * Bad input: a non-socket ``sock`` is TypeError (asyncio: AttributeError), a
   host that is neither str, bytes, None nor an iterable of them is TypeError.
 
@@ -54,6 +56,7 @@ from ..core import acceptpolicy as _ap
 from .errors import logger
 from .serverobject import Server, _is_filesystem_path, _socket_identity
 from .sockets import numeric_addrinfo
+from .tlstransport import check_tls_timeouts
 
 try:
     import ssl as _ssl
@@ -62,7 +65,6 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
 
 __all__ = ["Server", "ServerOps"]
 
-_TLS_LATER = "TLS support arrives with the TLS issue (#4)"
 #: 3.13 removes the file of a socket given through sock= too; before, nothing did.
 _GIVEN_SOCKET_CLEANED_UP = sys.version_info >= (3, 13)
 #: create_unix_server's default: asyncio 3.13's True there; before, None picks
@@ -79,6 +81,8 @@ def _check_ssl_args(ssl: Any, handshake_timeout: Any, shutdown_timeout: Any) -> 
         raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
     if shutdown_timeout is not None and not ssl:
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    if ssl:
+        check_tls_timeouts(handshake_timeout, shutdown_timeout)
 
 
 def _check_socket(sock: Any) -> None:
@@ -142,8 +146,6 @@ class ServerOps:
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             _check_socket(sock)
-        if ssl:
-            raise NotImplementedError(_TLS_LATER)
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -160,8 +162,9 @@ class ServerOps:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
             sockets = [sock]  # (keep_alive reaches its accepted sockets only)
             owned = False
+        tls = (ssl, ssl_handshake_timeout, ssl_shutdown_timeout) if ssl else None
         return await self._new_server(
-            sockets, owned, protocol_factory, backlog, bool(keep_alive), start_serving
+            sockets, owned, protocol_factory, backlog, bool(keep_alive), start_serving, tls=tls
         )
 
     async def _new_server(
@@ -173,12 +176,22 @@ class ServerOps:
         keep_alive: bool,
         start_serving: bool,
         unix_file: tuple[Any, int, int] | None = None,
+        *,
+        tls: tuple[Any, float | None, float | None] | None = None,
     ) -> Server:
         try:
             for listener in sockets:
                 listener.setblocking(False)
+            context, handshake, shutdown = tls if tls is not None else (None, None, None)
             server = Server(
-                self, sockets, protocol_factory, None, backlog, None, keep_alive=keep_alive
+                self,
+                sockets,
+                protocol_factory,
+                context,
+                backlog,
+                handshake,
+                shutdown,
+                keep_alive=keep_alive,
             )
             if unix_file is not None:
                 server._unix_files[sockets[0]] = unix_file
@@ -304,8 +317,6 @@ class ServerOps:
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             _check_socket(sock)
-        if ssl:
-            raise NotImplementedError(_TLS_LATER)
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -327,8 +338,9 @@ class ServerOps:
                 identity = _socket_identity(name)
                 if identity is not None:
                     unix_file = (name, *identity)
+        tls = (ssl, ssl_handshake_timeout, ssl_shutdown_timeout) if ssl else None
         return await self._new_server(
-            [sock], owned, protocol_factory, backlog, False, start_serving, unix_file
+            [sock], owned, protocol_factory, backlog, False, start_serving, unix_file, tls=tls
         )
 
     def _bind_unix(self, path: str | bytes) -> socket.socket:

@@ -632,22 +632,6 @@ def test_protocol_factory_error_closes_our_socket(loop: Any, closing: list[Any])
     loop.run_until_complete(main())
 
 
-def test_ssl_is_not_there_yet(our_loop: Any, closing: list[Any]) -> None:
-    server = listener(closing)
-
-    async def main() -> None:
-        before = open_fds()
-        for call in (
-            our_loop.create_connection(Recorder, *server.getsockname(), ssl=True),
-            our_loop.create_unix_connection(Recorder, "/x", ssl=True, server_hostname="h"),
-        ):
-            with pytest.raises(NotImplementedError, match=r"TLS support arrives"):
-                await call
-        assert open_fds() == before
-
-    our_loop.run_until_complete(main())
-
-
 # -- Unix sockets and accepted sockets ----------------------------------------------------
 
 

@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import socket
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -536,13 +535,6 @@ def test_bad_input_sansloop_messages(kind: str) -> None:
             await loop.create_server(asyncio.Protocol, 12, 0)
         with pytest.raises(TypeError, match="host must be a str, bytes or None, got 3"):
             await loop.create_server(asyncio.Protocol, ["127.0.0.1", 3], 0)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        with pytest.raises(
-            NotImplementedError, match=r"TLS support arrives with the TLS issue \(#4\)"
-        ):
-            await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, ssl=context)
-        with pytest.raises(NotImplementedError, match="TLS"):
-            await loop.create_unix_server(asyncio.Protocol, "/nonexistent/x", ssl=context)
         server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, start_serving=False)
         server.close()
         with pytest.raises(RuntimeError, match="is closed"):
