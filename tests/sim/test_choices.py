@@ -42,7 +42,12 @@ def test_bad_n(n: int) -> None:
 
 
 def test_protocol_and_zero() -> None:
-    for src in (SeededChoices(0), ZeroChoices(), RecordingChoices(ZeroChoices()), ReplayChoices([])):
+    for src in (
+        SeededChoices(0),
+        ZeroChoices(),
+        RecordingChoices(ZeroChoices()),
+        ReplayChoices([]),
+    ):
         assert isinstance(src, ChoiceSource)
     z = ZeroChoices()
     assert not chance(z, 10, "drop")

@@ -165,7 +165,9 @@ def chance(choices: ChoiceSource, one_in: int, label: str) -> bool:
     return choices.choose(one_in, label) == one_in - 1
 
 
-def pick_range(choices: ChoiceSource, low: float, high: float, label: str, steps: int = 16) -> float:
+def pick_range(
+    choices: ChoiceSource, low: float, high: float, label: str, steps: int = 16
+) -> float:
     """A value in ``[low, high]`` in *steps* equal steps; 0 picks *low*."""
     if high <= low:
         return low

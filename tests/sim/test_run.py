@@ -1,0 +1,126 @@
+"""sansloop.sim.run: unmodified asyncio programs on virtual time, both modes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import sansloop
+from sansloop import sim
+from sansloop.compat.loop import EventLoop
+
+MODES = ["loop", "full"]
+
+
+async def _upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while line := await reader.readline():
+        writer.write(line.upper())
+        await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _echo_three() -> list[bytes]:
+    server = await asyncio.start_server(_upper, "127.0.0.1", 8888)
+    reader, writer = await asyncio.open_connection("localhost", 8888)
+    out = []
+    for i in range(3):
+        await asyncio.sleep(3600)
+        writer.write(b"hello %d\n" % i)
+        out.append(await reader.readline())
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_echo_on_virtual_time(mode: str) -> None:
+    started = time.perf_counter()
+    result = sim.run(_echo_three, seed=3, mode=mode)
+    wall = time.perf_counter() - started
+    assert result.value == [b"HELLO 0\n", b"HELLO 1\n", b"HELLO 2\n"]
+    assert 3 * 3600 <= result.elapsed < 3 * 3600 + 1
+    assert wall < 2.0
+    assert len(result.digest) == 64 and len(result.trace) > 10
+
+
+def test_same_seed_same_digest_across_modes() -> None:
+    a = sim.run(_echo_three, seed=11, mode="loop")
+    b = sim.run(_echo_three, seed=11, mode="full")
+    assert a.digest == b.digest
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_backend_on_new_event_loop(mode: str) -> None:
+    backend = sim.SimBackend(seed=7)
+    loop = (
+        sansloop.new_event_loop(backend=backend)
+        if mode == "loop"
+        else EventLoop(backend, mode="full")
+    )
+    try:
+        assert loop.run_until_complete(_echo_three())[2] == b"HELLO 2\n"
+        assert loop.time() >= 3 * 3600
+    finally:
+        loop.close()
+    assert backend.closed
+
+
+def test_wait_for_times_out_virtually() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(10_000), 5)
+        return loop.time() - t0
+
+    assert sim.run(main).value == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_deadlock_is_reported_with_a_token(mode: str) -> None:
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(sim.Deadlock) as info:
+        sim.run(main, seed=5, mode=mode)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "seed=5" in notes and "sim1-" in notes
+
+
+def test_exception_gets_seed_and_replay_token() -> None:
+    async def main() -> None:
+        await asyncio.sleep(1)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError) as info:
+        sim.run(main, seed=42)
+    (note,) = info.value.__notes__
+    token = note.split("replay token: ")[1].split()[0]
+    assert sim.decode_token(token)["s"] == 42
+    with pytest.raises(ValueError, match="boom"):
+        sim.replay(token, main)
+
+
+def test_main_may_take_the_backend() -> None:
+    async def main(backend: sim.SimBackend) -> str:
+        assert sim.current() is backend
+        return backend.name
+
+    assert sim.run(main).value == "sim"
+
+
+def test_bad_arguments() -> None:
+    async def main() -> None:
+        pass
+
+    with pytest.raises(ValueError):
+        sim.run(main, mode="nope")
+    with pytest.raises(TypeError):
+        sim.run(main(), seed=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        sim.decode_token("garbage")
