@@ -25,6 +25,7 @@ import asyncio
 import base64
 import inspect
 import json
+import random as _random
 import zlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ __all__ = [
     "Trace",
     "ZeroChoices",
     "current",
+    "random",
     "decode_token",
     "replay",
     "run",
@@ -103,6 +105,11 @@ def wall_time(host: str | None = None) -> float:
     clock skew from the fault plan.
     """
     return current().wall_time(host)
+
+
+def random() -> _random.Random:
+    """A ``random.Random`` seeded from the current simulated run's choice source."""
+    return current().random()
 
 
 def _encode_token(seed: Any, mode: str, values: list[int] | None, digest: str) -> str:

@@ -32,6 +32,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import errno
+import random
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -151,6 +152,14 @@ class SimBackend(Backend):
         """*host*'s (default: the current host's) skewed wall clock, epoch seconds."""
         h = self.world.host(host) if host is not None else self.current_host()
         return h.clock.wall(self.world.now)
+
+    def random(self) -> random.Random:
+        """A ``random.Random`` seeded from the choice source (label ``random.seed``).
+
+        The deterministic stand-in for the ``random`` module inside a simulated
+        program: same seed, same numbers; another seed, other numbers.
+        """
+        return random.Random(self.choices.choose(1 << 32, "random.seed"))
 
     def partition(self, a: str, b: str, *, oneway: bool = False) -> None:
         """Cut a<->b now (a->b only when *oneway*)."""
