@@ -26,10 +26,14 @@ Subcommands:
     checkout; it starts a child process per measurement), or exits 2
     saying so when there is no checkout next to the package.
 
-``replay TOKEN``
-    Re-runs a failing simulated run from its replay token, through
-    ``sansloop.sim.replay``; exits 2 saying so while the simulation is not part
-    of this installation.
+``replay TOKEN TARGET``
+    Re-runs a simulated run exactly, from the replay token that
+    ``sansloop.sim.run`` printed when it failed, through ``sansloop.sim.replay``.
+    TARGET names the coroutine function that run ran: ``path/to/file.py:func``
+    or ``package.module:func``. Exit status 0 when the replay completes, 1 when
+    it raises (the failure reproduced: its traceback is printed) or diverges
+    from the recorded trace; 2 on a bad TARGET or token, or when the simulation
+    is not part of this installation.
 
 The contract of :func:`main`: it returns the process exit status (0 on
 success; 2 on a usage error or when the script cannot be opened, as
@@ -46,6 +50,7 @@ import os
 import platform
 import runpy
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     replay.add_argument("token", metavar="TOKEN", help="the replay token of the failing run")
+    replay.add_argument(
+        "target",
+        metavar="TARGET",
+        help="the coroutine function the run ran: path/to/file.py:func or package.module:func "
+        "(run with sansloop.sim.run's default options)",
+    )
     return parser
 
 
@@ -167,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command == "bench":
         return _bench(options)
     if options.command == "replay":
-        return _replay(options.token)
+        return _replay(options.token, options.target)
     return _run(parser, options)
 
 
@@ -220,22 +231,55 @@ def _bench(options: Any) -> int:
     return status if isinstance(status, int) else 0
 
 
-def _replay(token: str) -> int:
+def _load_target(target: str) -> Any:
+    """The function TARGET names (``file.py:func`` or ``module:func``)."""
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not name.isidentifier():
+        raise ValueError(f"TARGET must be path/to/file.py:func or module:func, not {target!r}")
+    if where.endswith(".py") or os.sep in where:
+        if not os.path.exists(where):
+            raise ValueError(f"no such file: {where!r}")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(where)))
+        namespace = runpy.run_path(where, run_name="__sansloop_replay__")
+    else:
+        namespace = runpy.run_module(where, run_name="__sansloop_replay__", alter_sys=False)
+    if name not in namespace:
+        raise ValueError(f"{where!r} has no {name!r}")
+    return namespace[name]
+
+
+def _replay(token: str, target: str) -> int:
     try:
         from . import sim  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         sim = None
-    replay = getattr(sim, "replay", None)
-    if replay is None:
+    if getattr(sim, "replay", None) is None:
         print(
             f"{PROG} replay: the deterministic simulation (sansloop.sim.replay) is not "
-            "available in this version of sansloop, so token "
-            f"{token!r} cannot be replayed.",
+            f"available in this installation of sansloop, so token {token!r} cannot be "
+            "replayed.",
             file=sys.stderr,
         )
         return 2
-    result = replay(token)
-    return result if isinstance(result, int) else 0
+    try:
+        sim.decode_token(token)
+        main = _load_target(target)
+    except (ValueError, ImportError) as exc:
+        print(f"{PROG} replay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = sim.replay(token, main)
+    except sim.SimulationError as exc:
+        print(f"{PROG} replay: {exc}", file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - the replayed failure: show it as Python would
+        traceback.print_exc()
+        print(f"{PROG} replay: the replayed run raised (above)", file=sys.stderr)
+        return 1
+    print(f"replayed: {result.value!r}")
+    print(f"virtual time: {result.elapsed:.6f} s")
+    print(f"trace digest: {result.digest}")
+    return 0
 
 
 def _info() -> int:

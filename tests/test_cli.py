@@ -291,7 +291,7 @@ def test_help_of_the_other_commands(capsys: pytest.CaptureFixture[str], command:
     expected = {
         "repl": ["--backend NAME", "--debug", "--mode {loop,full}", "await"],
         "bench": ["--full", "--rounds N", "--only NAME", "uvloop", "asyncio"],
-        "replay": ["TOKEN", "replay token"],
+        "replay": ["TOKEN", "TARGET", "replay token", "file.py:func"],
     }[command]
     for text in expected:
         assert text in out, text
@@ -477,15 +477,89 @@ def test_bench_unknown_benchmark_fails() -> None:
     assert "unknown benchmark" in result.stderr
 
 
-def test_replay() -> None:
-    try:
-        import sansloop.sim as sim
-    except ImportError:
-        sim = None
-    result = sansloop_cmd("replay", "not-a-token")
-    if getattr(sim, "replay", None) is None:
-        assert result.returncode == 2
-        assert "simulation (sansloop.sim.replay) is not available" in result.stderr
-        assert "Traceback" not in result.stderr
-    else:
-        assert result.returncode != 0  # a malformed token is refused
+SIM_PROGRAM = textwrap.dedent(
+    """\
+    import asyncio
+
+    async def fine():
+        await asyncio.sleep(1.5)
+        return "fine"
+
+    async def fails():
+        await asyncio.sleep(2)
+        raise LookupError("the needle")
+    """
+)
+
+
+@pytest.fixture
+def sim_program(tmp_path: Path) -> Path:
+    path = tmp_path / "simprog.py"
+    path.write_text(SIM_PROGRAM, encoding="utf-8")
+    return path
+
+
+def _sim_tokens(sim_program: Path) -> tuple[str, str, str]:
+    """Tokens of a run of fine() and of a failing run of fails(), and fine's digest."""
+    import runpy
+
+    from sansloop import sim
+
+    program = runpy.run_path(str(sim_program))
+    result = sim.run(program["fine"], seed=5)
+    with pytest.raises(LookupError) as failed:
+        sim.run(program["fails"], seed=9)
+    notes = " ".join(getattr(failed.value, "__notes__", []))
+    token = notes.split("replay token: ", 1)[1].split()[0]
+    return result.token, token, result.digest
+
+
+def test_replay_reruns_a_simulated_run(sim_program: Path) -> None:
+    ok_token, failing_token, digest = _sim_tokens(sim_program)
+
+    replayed = sansloop_cmd("replay", ok_token, f"{sim_program}:fine")
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.splitlines() == [
+        "replayed: 'fine'",
+        "virtual time: 1.500000 s",
+        f"trace digest: {digest}",
+    ]
+
+    failure = sansloop_cmd("replay", failing_token, f"{sim_program}:fails")
+    assert failure.returncode == 1
+    assert "LookupError: the needle" in failure.stderr
+    assert f"replayed from {failing_token}" in failure.stderr
+    assert failure.stderr.rstrip().endswith("sansloop replay: the replayed run raised (above)")
+
+
+@pytest.mark.parametrize(
+    "token, target, message",
+    [
+        ("not-a-token", "{prog}:fine", "not a sansloop.sim replay token"),
+        (None, "{prog}", "TARGET must be path/to/file.py:func or module:func"),
+        (None, "{prog}.missing.py:fine", "no such file"),
+        (None, "{prog}:absent", "has no 'absent'"),
+    ],
+)
+def test_replay_bad_token_or_target(
+    sim_program: Path, token: str | None, target: str, message: str
+) -> None:
+    from sansloop import sim
+
+    if token is None:
+        token = sim.run(lambda: asyncio.sleep(0), seed=1).token
+    result = sansloop_cmd("replay", token, target.format(prog=sim_program))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_without_the_simulation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An installation without sansloop.sim: the command says so, status 2.
+    monkeypatch.delattr(sansloop, "sim", raising=False)
+    monkeypatch.setitem(sys.modules, "sansloop.sim", None)
+    status, out, err = _in_process(capsys, "replay", "sim1-x", "prog.py:main")
+    assert status == 2 and out == ""
+    assert "simulation (sansloop.sim.replay) is not available" in err
