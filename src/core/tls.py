@@ -636,14 +636,11 @@ class TLSMachine:
             del pending[:sent]
 
     def _truncation_error(self) -> ssl.SSLEOFError:
-        # Ask OpenSSL for its own words; a context with OP_IGNORE_UNEXPECTED_EOF
-        # answers b"" instead, and the machine still knows it was truncated.
-        try:
-            self._sslobj.read(1)
-        except ssl.SSLEOFError as exc:
-            return exc
-        except ssl.SSLError:
-            pass
+        # OpenSSL is not asked (no read at EOF): that read would put the
+        # SSLObject in its failed state (getpeercert() then raises "handshake
+        # not done yet") and may queue an alert, while the application may
+        # still inspect ssl_object after a truncation, as under asyncio,
+        # which never feeds the EOF to OpenSSL at all.
         return _eof_error(None)
 
 

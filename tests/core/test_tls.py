@@ -761,3 +761,12 @@ def test_skip_name_check_verifies_the_chain_but_not_the_name(
     bad.client = TLSMachine(other, server_hostname="", skip_name_check=True)
     exc, _ = _handshake_errors(bad)
     assert isinstance(exc, ssl.SSLCertVerificationError)
+
+
+def test_truncation_leaves_the_ssl_object_inspectable(connected: Wire) -> None:
+    # asyncio never feeds the EOF to OpenSSL; an application may still ask the
+    # ssl_object about the peer after a truncation, and nothing goes out.
+    (event,) = connected.do("client", "peer_eof")
+    assert isinstance(event, Truncated)
+    assert connected.client.ssl_object.getpeercert() is not None
+    assert connected.client.data_to_send() == b""
