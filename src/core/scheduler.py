@@ -175,6 +175,10 @@ class Scheduler:
         """Timers in the heap, cancelled ones included."""
         return len(self._timers)
 
+    def live_timers(self) -> list[TimerHandle]:
+        """The timers in the heap that are not cancelled, in heap order (O(n))."""
+        return [timer for _, _, timer in self._timers if not timer._cancelled]
+
     def statistics(self) -> dict[str, Any]:
         """Counts that tests and users ask about."""
         return {

@@ -72,7 +72,7 @@ What it does not know: sockets, bytes, the buffer's size, time, the protocol.
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "Action",
@@ -299,6 +299,16 @@ class TransportLifecycle:
     def is_lost(self) -> bool:
         """True once connection_lost is scheduled."""
         return self.state in LOST_STATES
+
+    def statistics(self) -> dict[str, Any]:
+        """The state and the four questions asked of it, for tests and users."""
+        return {
+            "state": self.state.value,
+            "reading": self.is_reading,
+            "closing": self.is_closing,
+            "write_eof": self.write_eof_called,
+            "lost": self.is_lost,
+        }
 
     def __repr__(self) -> str:
         return f"<TransportLifecycle {self.state.value}>"

@@ -117,6 +117,11 @@ class WaiterQueue(OrderedDict[Waiter, None]):
         """True when every parked waiter (possibly none) has been cancelled."""
         return all(waiter.cancelled() for waiter in self)
 
+    def statistics(self) -> dict[str, int]:
+        """``parked`` waiters, of which ``pending`` unresolved and ``cancelled``."""
+        cancelled = sum(1 for waiter in self if waiter.cancelled())
+        return {"parked": len(self), "pending": self.pending(), "cancelled": cancelled}
+
     # -- waking --------------------------------------------------------------
 
     def wake_first(self, result: Any) -> bool:
