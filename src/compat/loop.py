@@ -51,6 +51,7 @@ from .connections import ConnectionOps
 from .datagrams import DatagramOps
 from .errors import ExceptionHandling, logger
 from .executors import ExecutorOps
+from .ledger import LedgerOps
 from .pipes import PipeOps
 from .sendfile import SendfileOps
 from .servers import ServerOps
@@ -123,6 +124,7 @@ class EventLoop(
     StartTLSOps,
     ExecutorOps,
     AsyncGenOps,
+    LedgerOps,
     ExceptionHandling,
     asyncio.AbstractEventLoop,
 ):
@@ -629,13 +631,6 @@ class EventLoop(
     def mode(self) -> str:
         """'loop' (stdlib futures and tasks) or 'full' (sansloop's own)."""
         return self._mode
-
-    def statistics(self) -> dict[str, Any]:
-        """Counts of queued callbacks, timers and watched fds."""
-        stats = self._scheduler.statistics()
-        stats.update(self._interest.statistics())
-        stats["backend"] = self._backend.statistics()
-        return stats
 
 
 def _describe_handle(handle: Handle) -> str:
