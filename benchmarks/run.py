@@ -19,8 +19,8 @@ implementation:
 - the median CPU microseconds per op.
 
 Each child warms up with one full-size run and times the next one with GC
-disabled. ``--quick`` uses tiny sizes and one round (a CI smoke run, well under
-30 s); its figures mean nothing. Results go to ``benchmarks/results/`` as JSON
+disabled. ``--quick`` uses tiny sizes and one round (a smoke run, under 60 s); its
+figures mean nothing. ``--chart OUT.png`` draws the run (``chart.py``). Results go to ``benchmarks/results/`` as JSON
 unless ``--no-save``.
 """
 
@@ -235,6 +235,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int, default=None, help="pin children to this CPU (taskset)")
     parser.add_argument("--size-scale", type=float, default=1.0, help="multiply every size")
     parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
+    parser.add_argument(
+        "--chart",
+        default=None,
+        metavar="PNG",
+        help="also draw this run's CPU ratios to PNG (needs matplotlib: the bench extra)",
+    )
+    parser.add_argument(
+        "--scaling",
+        default=None,
+        metavar="JSON",
+        help="with --chart: add the curves of this scaling.py result file",
+    )
     return parser.parse_args(argv)
 
 
@@ -315,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, "w") as f:
             json.dump({"meta": meta, "records": records, "summary": rows}, f, indent=1)
         print(f"\nresults: {os.path.relpath(path)}")
+        if args.chart:
+            from chart import draw
+
+            draw([path], args.scaling, args.chart)
+            print(f"chart: {args.chart}")
     failed = any(rec.get("error") for rec in records)
     return 1 if failed else 0
 
