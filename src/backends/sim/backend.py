@@ -15,6 +15,9 @@ Facts about this "mechanism", and the choices they force:
   When several fds are ready, the choice source picks the rotation of that
   list (``poll.order``; 0 = registration order) -- the "which ready I/O event
   runs first" schedule that fuzzers steer.
+- **A poll that reports fds costs** ``NetConfig.poll_cost`` (1 us) of virtual
+  time, so a loop that spins on an always-ready fd (a writer that never
+  unregisters) still lets the segments in flight arrive.
 - **wakeup()** is a flag: the executor completing a job calls the loop's
   ``call_soon_threadsafe``, which calls it; the poll in progress returns.
 - **Only simulated fds exist.** Registering a real fd (>= 0 but not one of
@@ -47,7 +50,7 @@ from .executor import SimExecutor
 from .faults import FaultPlan
 from .signals import SimSignalChannel
 from .sockets import oserror
-from .tcp import TcpSocket
+from .tcp import TcpSocket, connected_pair
 from .trace import Trace
 from .udp import UdpSocket
 from .world import FIRST_FD, Host, NetConfig, World
@@ -55,6 +58,7 @@ from .world import FIRST_FD, Host, NetConfig, World
 __all__ = ["SimBackend"]
 
 _SOCK_FLAGS = getattr(socket, "SOCK_NONBLOCK", 0) | getattr(socket, "SOCK_CLOEXEC", 0)
+_AF_UNIX, _SOCK_STREAM = socket.AF_UNIX, socket.SOCK_STREAM
 _FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
 
 
@@ -283,6 +287,7 @@ class SimBackend(Backend):
             clock.advance_to(nxt)
         if ready:
             world.record("ready", tuple(ready))
+            clock.now += self.config.poll_cost
         return ready
 
     def wakeup(self) -> None:
@@ -322,6 +327,18 @@ class SimBackend(Backend):
         if kind == socket.SOCK_DGRAM:
             return UdpSocket.make(self.world, host, family, type, proto)  # type: ignore[no-any-return]
         raise oserror(errno.ESOCKTNOSUPPORT)
+
+    def socketpair(
+        self, family: int = _AF_UNIX, type: int = _SOCK_STREAM, proto: int = 0
+    ) -> tuple[Any, Any]:
+        """Two connected simulated stream sockets on the current host."""
+        if self.closed:
+            raise closed_error(self)
+        if family not in _FAMILIES:
+            raise oserror(errno.EAFNOSUPPORT)
+        if type & ~_SOCK_FLAGS != socket.SOCK_STREAM:
+            raise oserror(errno.EOPNOTSUPP)
+        return connected_pair(self.world, self.current_host(), family)
 
     def getaddrinfo(
         self,
@@ -387,7 +404,7 @@ class SimBackend(Backend):
     def signal_channel(self) -> Any:
         """A :class:`SimSignalChannel`; signals come from ``send_signal``."""
         if self._signals is None or self._signals.closed:
-            self._signals = SimSignalChannel(self.world)
+            self._signals = SimSignalChannel(self.world, self.wakeup)
         return self._signals
 
     # -- introspection ---------------------------------------------------------

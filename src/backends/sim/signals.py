@@ -6,7 +6,8 @@ handlers are kept here, and ``SimBackend.send_signal(sig, at=...)`` delivers
 *sig* at a virtual time by calling the handler the loop installed, exactly as
 the real C-level handler would (the loop then schedules the callback). The
 fd the loop watches is a simulated one that is never readable: a delivery
-calls the handler directly, so there is nothing to drain.
+calls the handler directly and then wakes the poll, as the real wakeup fd
+would, so there is nothing to drain.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class _Quiet:
 class SimSignalChannel:
     """The signal channel of a simulated backend (see the module docstring)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, wake: Callable[[], None]) -> None:
         self._world = world
+        self._wake = wake
         self._fd = world.new_fd(_Quiet())
         self.handlers: dict[int, Callable[[int, Any], None]] = {}
         self.closed = False
@@ -69,6 +71,7 @@ class SimSignalChannel:
         if handler is None:
             return False
         handler(signum, None)
+        self._wake()  # what the real wakeup fd does: the poll returns
         return True
 
     def close(self) -> None:

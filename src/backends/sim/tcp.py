@@ -19,8 +19,9 @@ Lifecycle, as on Linux:
   The server side joins the accept queue when the SYN arrives; the client is
   connected (writable, SO_ERROR 0) when the SYN-ACK arrives.
 - AF_UNIX connect() completes at once (ENOENT when no socket is bound at the
-  path, ECONNREFUSED when it does not listen); data still crosses the host's
-  own link, with its latency and segmentation.
+  path, ECONNREFUSED when it does not listen), and data is in the peer's
+  buffer when send() returns, as in the kernel (no latency, no segmentation
+  visible to the reader, no partition or reset at an offset).
 - send() takes at most the window (``NetConfig.tcp_window`` minus what is in
   flight or unread at the peer), else BlockingIOError.
 - shutdown(SHUT_WR) sends FIN: the peer's recv() returns b"" after the data.
@@ -46,7 +47,7 @@ from .sockets import SimSocket, oserror
 if TYPE_CHECKING:
     from .world import Host, World
 
-__all__ = ["Pipe", "TcpSocket"]
+__all__ = ["Pipe", "TcpSocket", "connected_pair"]
 
 DATA, FIN, RST = 0, 1, 2
 _KIND_NAMES = ("data", "fin", "rst")
@@ -81,11 +82,22 @@ class Pipe:
         self.stalled = False
         self.fin_sent = False
 
-    def push(self, kind: int, payload: bytes = b"") -> None:
-        """Put one segment on the wire with a drawn latency, after the ones ahead."""
-        if self.dead:
+    def push(self, kind: int, payload: bytes = b"", *, force: bool = False) -> None:
+        """Put one segment on the wire with a drawn latency, after the ones ahead.
+
+        A dead pipe (reset, or its sender's host crashed) carries nothing more,
+        except a *force*d RST: the answer of a host that lost the connection.
+        """
+        if self.dead and not force:
             return
         world = self.world
+        if self.src.sim_family == socket.AF_UNIX:
+            # the kernel copies into the peer's buffer during send(): no latency
+            world.record("seg", self.src.fd, self.dst.fd, _KIND_NAMES[kind], len(payload))
+            if kind == FIN:
+                self.fin_sent = True
+            self.dst.deliver(kind, payload, self)
+            return
         at = world.now + world.link_latency(self.src.host, self.dst.host, "tcp.latency")
         if at < self.last_at:
             at = self.last_at
@@ -443,7 +455,7 @@ class TcpSocket(SimSocket):
             return
         if self._closed or self.incarnation != host.incarnation:
             if kind != RST and pipe is not None and pipe.reverse is not None:
-                pipe.reverse.push(RST)
+                pipe.reverse.push(RST, force=True)
                 pipe.reverse.dead = True
                 pipe.dead = True
             return
@@ -526,3 +538,21 @@ class TcpSocket(SimSocket):
         if state == "failed":
             return EVENT_READ | EVENT_WRITE
         return 0
+
+
+def connected_pair(world: World, host: Host, family: int) -> tuple[TcpSocket, TcpSocket]:
+    """Two connected stream sockets on *host* (``socket.socketpair``'s answer)."""
+    a: TcpSocket = TcpSocket.make(world, host, family, socket.SOCK_STREAM, 0)
+    b: TcpSocket = TcpSocket.make(world, host, family, socket.SOCK_STREAM, 0)
+    if family == socket.AF_UNIX:
+        a.local = a.peer = b.local = b.peer = ""
+    else:
+        a._autobind("::1" if family == socket.AF_INET6 else "127.0.0.1")
+        b._autobind("::1" if family == socket.AF_INET6 else "127.0.0.1")
+        a.peer, b.peer = b.local, a.local
+    ab, ba = Pipe(world, a, b), Pipe(world, b, a)
+    ab.reverse, ba.reverse = ba, ab
+    a.out, b.out = ab, ba
+    a.state = b.state = "connected"
+    world.record("socketpair", a.fd, b.fd)
+    return a, b

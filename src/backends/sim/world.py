@@ -74,6 +74,9 @@ class NetConfig:
     executor_duration: tuple[float, float] = (0.0, 0.001)
     #: how many choices a latency range is split into
     latency_steps: int = 16
+    #: virtual seconds a poll that reports ready fds costs (a loop spinning on
+    #: an always-ready fd still lets time, and so the network, move on)
+    poll_cost: float = 1e-6
 
 
 class Host:
