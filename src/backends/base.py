@@ -241,6 +241,11 @@ class Backend(abc.ABC):
 
         return ChildReaper()
 
+    def _child_statistics(self) -> dict[str, Any]:
+        """The reaper's counts for ``statistics()`` (nothing before the first child)."""
+        reaper = self._child_reaper
+        return {} if reaper is None else dict(reaper.statistics())
+
     def _close_child_reaper(self) -> None:
         """Hand children still running to waiter threads (for ``close()``)."""
         reaper = self._child_reaper

@@ -167,6 +167,7 @@ class EpollBackend(Backend):
             "registered_fds": len(self._interest),
             "wakeups": self._wakeup.writes,
             "polls": self._polls,
+            **self._child_statistics(),
             "stale_events": self._stale_events,
             "closed_unregisters": self._closed_unregisters,
         }

@@ -135,4 +135,5 @@ class PollBackend(Backend):
             "registered_fds": len(self._interest),
             "wakeups": self._wakeup.writes,
             "polls": self._polls,
+            **self._child_statistics(),
         }

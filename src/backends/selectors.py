@@ -125,4 +125,5 @@ class SelectorsBackend(Backend):
             "registered_fds": registered,
             "wakeups": self._wakeup.writes,
             "polls": self._polls,
+            **self._child_statistics(),
         }

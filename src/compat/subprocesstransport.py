@@ -40,6 +40,7 @@ Contract (asyncio's, observed by running it):
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess as _subprocess
 import sys
 import warnings
@@ -138,16 +139,10 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._pipes = {fd: None for fd, how in enumerate((stdin, stdout, stderr)) if how == PIPE}
         self._finished = False
         try:
-            self._proc = loop._backend.spawn_child(
-                args,
-                shell=shell,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                universal_newlines=False,
-                bufsize=bufsize,
-                **kwargs,
-            )
+            # Bytes only, as asyncio: text mode was refused before we got here.
+            popen_options = dict(kwargs, shell=shell, bufsize=bufsize, universal_newlines=False)
+            popen_options.update(stdin=stdin, stdout=stdout, stderr=stderr)
+            self._proc = loop._backend.spawn_child(args, **popen_options)
         except BaseException:
             self.close()
             raise
@@ -160,28 +155,25 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         loop.create_task(self._connect_pipes(waiter))
 
     def __repr__(self) -> str:
-        info = [type(self).__name__]
-        if self._closed:
-            info.append("closed")
+        words = [type(self).__name__, "closed" if self._closed else ""]
         if self._pid is not None:
-            info.append(f"pid={self._pid}")
+            words.append(f"pid={self._pid}")
+        words.append(self._life_word())
+        words += self._pipe_words()
+        return "<{}>".format(" ".join(word for word in words if word))
+
+    def _life_word(self) -> str:
         if self._returncode is not None:
-            info.append(f"returncode={self._returncode}")
-        elif self._pid is not None:
-            info.append("running")
-        else:
-            info.append("not started")
-        stdin, stdout, stderr = (self._pipes.get(fd) for fd in (0, 1, 2))
-        if stdin is not None:
-            info.append(f"stdin={stdin.pipe}")
-        if stdout is not None and stderr is stdout:
-            info.append(f"stdout=stderr={stdout.pipe}")
-        else:
-            if stdout is not None:
-                info.append(f"stdout={stdout.pipe}")
-            if stderr is not None:
-                info.append(f"stderr={stderr.pipe}")
-        return "<{}>".format(" ".join(info))
+            return f"returncode={self._returncode}"
+        return "not started" if self._pid is None else "running"
+
+    def _pipe_words(self) -> list[str]:
+        by_fd = {fd: proto.pipe for fd, proto in self._pipes.items() if proto is not None}
+        names = ["stdin", "stdout", "stderr"]
+        if 1 in by_fd and self._pipes.get(2) is self._pipes.get(1):
+            names[1] = "stdout=stderr"  # one pipe for both
+            by_fd.pop(2)
+        return [f"{names[fd]}={pipe}" for fd, pipe in sorted(by_fd.items())]
 
     # -- the BaseTransport / SubprocessTransport API -------------------------
 
@@ -267,38 +259,52 @@ class SubprocessTransport(asyncio.SubprocessTransport):
     # -- pipes -------------------------------------------------------------
 
     async def _connect_pipes(self, waiter: Any) -> None:
-        loop = self._loop
-        proc = self._proc
+        failure: BaseException | None = None
         try:
-            if proc.stdin is not None:
-                _, proto = await loop.connect_write_pipe(
-                    lambda: WriteSubprocessPipeProto(self, 0), proc.stdin
-                )
-                self._pipes[0] = proto
-            for fd, pipe in ((1, proc.stdout), (2, proc.stderr)):
-                if pipe is not None:
-                    _, proto = await loop.connect_read_pipe(
-                        lambda fd=fd: ReadSubprocessPipeProto(self, fd), pipe
-                    )
-                    self._pipes[fd] = proto
-            loop.call_soon(self._protocol.connection_made, self)
-            pending, self._pending_calls = self._pending_calls, None
-            for callback, args in pending:  # type: ignore[union-attr]
-                loop.call_soon(callback, *args)
+            await self._connect_each_pipe()
         except _NEVER_SWALLOWED:
             raise
         except BaseException as exc:
-            if waiter is not None and not waiter.cancelled():
-                waiter.set_exception(exc)
+            failure = exc
         else:
-            if waiter is not None and not waiter.cancelled():
-                waiter.set_result(None)
+            self._start_delivering()
+        if waiter is None or waiter.cancelled():
+            return
+        if failure is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(failure)
+
+    async def _connect_each_pipe(self) -> None:
+        """stdin, then stdout, then stderr: each that is a pipe becomes a pipe transport."""
+        loop = self._loop
+        proc = self._proc
+        ends = ((0, proc.stdin, WriteSubprocessPipeProto, loop.connect_write_pipe),)
+        ends += tuple(
+            (fd, end, ReadSubprocessPipeProto, loop.connect_read_pipe)
+            for fd, end in ((1, proc.stdout), (2, proc.stderr))
+        )
+        for fd, end, proto_class, connect in ends:
+            if end is None:
+                continue
+            _, proto = await connect(functools.partial(proto_class, self, fd), end)
+            self._pipes[fd] = proto
+
+    def _start_delivering(self) -> None:
+        """connection_made first, then what the pipes and the child said meanwhile."""
+        held, self._pending_calls = self._pending_calls, None
+        schedule = self._loop.call_soon
+        schedule(self._protocol.connection_made, self)
+        while held:
+            callback, args = held.popleft()
+            schedule(callback, *args)
 
     def _call(self, callback: Any, *args: Any) -> None:
-        if self._pending_calls is not None:
-            self._pending_calls.append((callback, args))
-        else:
+        held = self._pending_calls
+        if held is None:
             self._loop.call_soon(callback, *args)
+        else:
+            held.append((callback, args))
 
     def _pipe_data_received(self, fd: int, data: bytes) -> None:
         self._call(self._protocol.pipe_data_received, fd, data)
@@ -368,24 +374,38 @@ class SubprocessTransport(asyncio.SubprocessTransport):
 # -- the loop's facet --------------------------------------------------------
 
 
-def _format_pipe(fd: Any) -> str:
-    if fd == PIPE:
-        return "<pipe>"
-    if fd == _subprocess.STDOUT:
-        return "<stdout>"
-    return repr(fd)
+_STDIO_NAMES = {PIPE: "<pipe>", _subprocess.STDOUT: "<stdout>"}
 
 
-def _check_text_args(bufsize: int, text: Any, encoding: Any, errors: Any) -> None:
-    # asyncio's order and messages: the pipes carry bytes, unbuffered.
-    if bufsize != 0:
-        raise ValueError("bufsize must be 0")
-    if text:
-        raise ValueError("text must be False")
-    if encoding is not None:
-        raise ValueError("encoding must be None")
-    if errors is not None:
-        raise ValueError("errors must be None")
+def _stdio_summary(stdin: Any, stdout: Any, stderr: Any) -> str:
+    """``stdin=<pipe> stdout=stderr=<pipe>``: how the debug log shows the child's stdio."""
+    merged = stdout is not None and stderr == _subprocess.STDOUT
+    shown = [("stdin", stdin)]
+    shown += [("stdout=stderr", stdout)] if merged else [("stdout", stdout), ("stderr", stderr)]
+    return " ".join(
+        f"{label}={_STDIO_NAMES.get(value, repr(value))}"
+        for label, value in shown
+        if value is not None
+    )
+
+
+def _refuse_text_mode(wants_shell: bool, options: tuple[Any, ...]) -> None:
+    """ValueError for what asyncio refuses: the pipes carry bytes, unbuffered.
+
+    The rules are checked in asyncio's order, so the same first complaint wins;
+    *options* is ``(universal_newlines, shell, bufsize, text, encoding, errors)``.
+    """
+    rules: tuple[tuple[Any, str], ...] = (
+        (lambda v: bool(v), "universal_newlines must be False"),
+        (lambda v: bool(v) != wants_shell, f"shell must be {wants_shell}"),
+        (lambda v: v != 0, "bufsize must be 0"),
+        (lambda v: bool(v), "text must be False"),
+        (lambda v: v is not None, "encoding must be None"),
+        (lambda v: v is not None, "errors must be None"),
+    )
+    for (wrong, complaint), value in zip(rules, options, strict=True):
+        if wrong(value):
+            raise ValueError(complaint)
 
 
 def _policy_watcher() -> Any:
@@ -433,23 +453,18 @@ class SubprocessOps:
         **kwargs: Any,
     ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
         """Run *program* with *args* (no shell); ``(transport, protocol)``."""
-        if universal_newlines:
-            raise ValueError("universal_newlines must be False")
-        if shell:
-            raise ValueError("shell must be False")
-        _check_text_args(bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            # The arguments are not logged: they may hold secrets.
-            debug_log = f"execute program {program!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, (program, *args), False, stdin, stdout, stderr, bufsize, **kwargs
+        options = (universal_newlines, shell, bufsize, text, encoding, errors)
+        _refuse_text_mode(False, options)
+        # Only the program is logged, never its arguments: they may hold secrets.
+        return await self._spawn_logged(
+            f"execute program {program!r}",
+            protocol_factory,
+            (program, *args),
+            False,
+            (stdin, stdout, stderr),
+            bufsize,
+            kwargs,
         )
-        if debug_log is not None:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
 
     async def subprocess_shell(
         self,
@@ -468,37 +483,40 @@ class SubprocessOps:
         **kwargs: Any,
     ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
         """Run *cmd* (str or bytes) through the shell; ``(transport, protocol)``."""
-        if not isinstance(cmd, (bytes, str)):
+        if not isinstance(cmd, (str, bytes)):
             raise ValueError("cmd must be a string")
-        if universal_newlines:
-            raise ValueError("universal_newlines must be False")
-        if not shell:
-            raise ValueError("shell must be True")
-        _check_text_args(bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            debug_log = f"run shell command {cmd!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
+        options = (universal_newlines, shell, bufsize, text, encoding, errors)
+        _refuse_text_mode(True, options)
+        return await self._spawn_logged(
+            f"run shell command {cmd!r}",
+            protocol_factory,
+            cmd,
+            True,
+            (stdin, stdout, stderr),
+            bufsize,
+            kwargs,
         )
-        if debug_log is not None:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
 
-    def _log_subprocess(self, message: str, stdin: Any, stdout: Any, stderr: Any) -> None:
-        info = [message]
-        if stdin is not None:
-            info.append(f"stdin={_format_pipe(stdin)}")
-        if stdout is not None and stderr == _subprocess.STDOUT:
-            info.append(f"stdout=stderr={_format_pipe(stdout)}")
-        else:
-            if stdout is not None:
-                info.append(f"stdout={_format_pipe(stdout)}")
-            if stderr is not None:
-                info.append(f"stderr={_format_pipe(stderr)}")
-        logger.debug(" ".join(info))
+    async def _spawn_logged(
+        self,
+        what: str,
+        protocol_factory: Any,
+        args: Any,
+        shell: bool,
+        stdio: tuple[Any, Any, Any],
+        bufsize: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
+        protocol = protocol_factory()
+        debug = self._debug
+        if debug:
+            logger.debug(" ".join(filter(None, (what, _stdio_summary(*stdio)))))
+        transport = await self._make_subprocess_transport(
+            protocol, args, shell, *stdio, bufsize, **kwargs
+        )
+        if debug:
+            logger.info("%s: %r", what, transport)
+        return transport, protocol
 
     async def _make_subprocess_transport(
         self,
