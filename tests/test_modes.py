@@ -849,7 +849,7 @@ def run_full_mode(program: Program) -> Any:
     aio = sansloop.compat
 
     async def main() -> Any:
-        assert _kinds_of(aio) == ("sansloop.compat.loop", "sansloop.core.tasks")
+        assert _kinds_of(aio) == ("sansloop.compat.loopclasses", "sansloop.core.tasks")
         return await program(aio)
 
     return _capture(lambda: aio.run(main()))
