@@ -82,9 +82,15 @@ if _HAS_WATCHERS:
         class _BackendChildWatcher(AbstractChildWatcher):  # type: ignore[misc,valid-type]
             """Hands children to the loop's backend; see the module docstring."""
 
-            def __init__(self) -> None:
-                self._loop: Any = None
-                self._handlers: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+            # State is made on first use: asyncio 3.12's PidfdChildWatcher has
+            # no __init__ of its own, and its signature is copied exactly.
+            _loop: Any = None
+
+            @property
+            def _handlers(self) -> dict[int, tuple[Any, tuple[Any, ...]]]:
+                handlers: dict[int, tuple[Any, tuple[Any, ...]]]
+                handlers = self.__dict__.setdefault("_handler_table", {})
+                return handlers
 
             def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
                 """Call ``callback(pid, returncode, *args)`` on the loop once *pid* exits."""
@@ -135,28 +141,36 @@ if _HAS_WATCHERS:
         class ThreadedChildWatcher(_BackendChildWatcher):
             """asyncio's name; the backend decides how children are watched."""
 
+            def __init__(self) -> None:
+                self._loop = None
+
         class PidfdChildWatcher(_BackendChildWatcher):
             """asyncio's name; the backend decides how children are watched."""
+
+            if sys.version_info < (3, 12):  # 3.12 made asyncio's stateless
+
+                def __init__(self) -> None:
+                    self._loop = None
 
         class SafeChildWatcher(_BackendChildWatcher):
             """asyncio's name (deprecated in 3.12); the backend decides."""
 
             def __init__(self) -> None:
-                super().__init__()
+                self._loop = None
                 _deprecated("SafeChildWatcher")
 
         class FastChildWatcher(_BackendChildWatcher):
             """asyncio's name (deprecated in 3.12); the backend decides."""
 
             def __init__(self) -> None:
-                super().__init__()
+                self._loop = None
                 _deprecated("FastChildWatcher")
 
         class MultiLoopChildWatcher(_BackendChildWatcher):
             """asyncio's name (deprecated in 3.12); the backend decides."""
 
             def __init__(self) -> None:
-                super().__init__()
+                self._loop = None
                 _deprecated("MultiLoopChildWatcher")
 
     PER_PID_WATCHERS = (_BackendChildWatcher,) + tuple(
