@@ -80,6 +80,8 @@ from ..core.taskregistry import (  # noqa: E402
     _unregister_task,
 )
 from ..core.tasks import Task, create_eager_task_factory, eager_task_factory  # noqa: E402
+from . import subprocess  # noqa: E402
+from .childwatchers import *  # noqa: E402, F403  (3.11-3.13 only; none on 3.14+)
 from .loop import EventLoop as _SansloopLoop  # noqa: E402
 from .loopclasses import SelectorEventLoop  # noqa: E402
 from .policy import EventLoopPolicy  # noqa: E402
@@ -94,6 +96,7 @@ from .streams import (  # noqa: E402
     start_server,
     start_unix_server,
 )
+from .subprocess import create_subprocess_exec, create_subprocess_shell  # noqa: E402
 from .taskgroups import TaskGroup  # noqa: E402
 from .tasks import (  # noqa: E402
     ALL_COMPLETED,
