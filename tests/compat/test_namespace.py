@@ -147,25 +147,12 @@ def _public_attributes(cls: type) -> list[str]:
     return [name for name in dir(cls) if not name.startswith("_")]
 
 
-# The subprocess engineer is landing these (issue #4 item 2): until then
-# they are expected to fail, loosely, so that the suite stays green.
+# The loop's subprocess methods are checked on their own (below).
 _SUBPROCESS_METHODS = ("subprocess_exec", "subprocess_shell")
 
 
-def _is_subprocess_name(name: str) -> bool:
-    return name.startswith("create_subprocess_") or "childwatcher" in name.lower().replace("_", "")
-
-
-_PENDING_SUBPROCESS = pytest.mark.xfail(
-    reason="asyncio's subprocess API: being added by the subprocess work (issue #4 item 2)",
-    strict=False,
-)
-
-
 def _params(names: list[str]) -> list[Any]:
-    return [
-        pytest.param(n, marks=_PENDING_SUBPROCESS) if _is_subprocess_name(n) else n for n in names
-    ]
+    return list(names)
 
 
 NAMES = list(asyncio.__all__)
@@ -251,7 +238,6 @@ def test_signature_matches(name):
     assert problems == []
 
 
-@_PENDING_SUBPROCESS
 @pytest.mark.parametrize("method", _SUBPROCESS_METHODS)
 @pytest.mark.parametrize("name", LOOP_CLASSES)
 def test_loop_subprocess_method_signatures(name, method):
