@@ -117,3 +117,27 @@ def test_blocking_simulated_socket_is_refused() -> None:
 
     with pytest.raises(sim.SimulationError, match="would wait forever"):
         sim.run(main)
+
+
+def test_subprocess_is_reported() -> None:
+    async def main() -> None:
+        proc = await asyncio.create_subprocess_exec("true")
+        await proc.wait()
+
+    with pytest.raises(sim.NondeterminismError, match="child process|subprocess"):
+        sim.run(main)
+
+
+def test_removing_a_real_file_is_reported(tmp_path: object) -> None:
+    import os
+    import pathlib
+
+    victim = pathlib.Path(str(tmp_path)) / "keep.me"
+    victim.write_text("x")
+
+    async def main() -> None:
+        os.unlink(victim)
+
+    with pytest.raises(sim.NondeterminismError, match="os.remove"):
+        sim.run(main)
+    assert victim.exists()

@@ -124,3 +124,25 @@ def test_bad_arguments() -> None:
         sim.run(main(), seed=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         sim.decode_token("garbage")
+
+
+def test_digest_is_stable_across_processes_and_hash_seeds() -> None:
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); "
+        "from test_run import _echo_three; from sansloop import sim; "
+        "print(sim.run(_echo_three, seed=9).digest)"
+    )
+    digests = set()
+    for hashseed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=50
+        )
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert digests == {sim.run(_echo_three, seed=9).digest}

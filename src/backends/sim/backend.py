@@ -383,6 +383,21 @@ class SimBackend(Backend):
         """setblocking() on a simulated socket fd; real fds are refused."""
         self._sim_socket(fd).setblocking(blocking)
 
+    # -- child processes -----------------------------------------------------------
+
+    def spawn_child(self, args: Any, **kwargs: Any) -> Any:
+        """Refused: a real child process would run outside the simulation."""
+        raise self._not_simulated(f"spawning a child process {args!r}")
+
+    def watch_child(self, pid: int, callback: Callable[[int, int | None], object]) -> None:
+        """Refused: there are no simulated child processes."""
+        raise self._not_simulated(f"watching child process {pid}")
+
+    def _not_simulated(self, what: str) -> Exception:
+        if guard.active_backend() is self:
+            return guard.violation(self, what)
+        return NondeterminismError(f"{what}: subprocesses are not simulated")
+
     # -- executor and signals ---------------------------------------------------
 
     def default_executor(self) -> concurrent.futures.Executor:

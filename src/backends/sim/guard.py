@@ -15,7 +15,10 @@ swallows the exception still fails ``sansloop.sim.run``:
   the hook is installed once and returns at once when no guarded backend is
   open): creating, binding or connecting a real socket, real name
   resolution, ``subprocess``, ``os.system``, ``os.fork``, ``os.exec*``,
-  ``os.posix_spawn``.
+  ``os.posix_spawn``; and removing or renaming real files (``os.remove``/
+  ``unlink``, ``os.rename``, ``os.rmdir``) -- which also keeps asyncio's
+  "remove a stale Unix socket file" step from deleting a real socket file
+  that happens to sit at a simulated socket's path.
 
 Calls made by logging, pytest, pluggy, hypothesis and coverage are let
 through (a log record's timestamp or a test framework's bookkeeping does not
@@ -80,6 +83,9 @@ _AUDIT_EVENTS = frozenset(
         "os.exec",
         "os.posix_spawn",
         "os.spawn",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
         "time.sleep",
         "_thread.start_new_thread",
     }
