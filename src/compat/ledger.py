@@ -98,8 +98,7 @@ class LedgerOps:
         scheduler = self._scheduler  # type: ignore[attr-defined]
         interest = self._interest  # type: ignore[attr-defined]
         stats: dict[str, Any] = scheduler.statistics()
-        live_timers = scheduler.live_timers()
-        stats["live_timers"] = len(live_timers)
+        stats["live_timers"] = stats["timers"] - stats["cancelled_timers"]
         stats.update(interest.statistics())
         transports = dict(self._transports)  # type: ignore[attr-defined]
         stats["transports"] = len(transports)
@@ -122,7 +121,7 @@ class LedgerOps:
             "fds": dict(sorted(fds.items())),
             "transports": dict(Counter(type(t).__qualname__ for t in transports.values())),
             "handles": dict(Counter(owner_name(h._callback) for h in scheduler.ready)),
-            "timers": dict(Counter(owner_name(t._callback) for t in live_timers)),
+            "timers": dict(Counter(owner_name(t._callback) for t in scheduler.live_timers())),
             "waiters": dict(Counter(suspended_at(task) for task in tasks)),
         }
         return stats

@@ -86,7 +86,15 @@ class Scheduler:
         return delay if delay > 0.0 else 0.0
 
     def release_due(self, deadline: float) -> None:
-        """Move every live timer due before *deadline* to the ready queue."""
+        """Move every live timer due before *deadline* to the ready queue.
+
+        Cancelled timers are dropped first (compacting the heap when they
+        dominate it), busy or not, as asyncio does at the start of every
+        iteration: a loop that always has ready work never asks ``timeout()``,
+        and a cancel-heavy workload must not grow its heap without bound.
+        """
+        if self._cancelled_timers:
+            self._drop_cancelled()
         timers = self._timers
         ready = self.ready
         popped = 0
