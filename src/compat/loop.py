@@ -634,8 +634,11 @@ class EventLoop(
 
 
 def _describe_handle(handle: Handle) -> str:
-    callback = handle._callback
-    owner = getattr(callback, "__self__", None)
-    if owner is not None and asyncio.isfuture(owner):
+    # A task's step shows as the task, as asyncio shows it; any other
+    # callback (a future's method included) as the handle.
+    from ..core.tasks import Task
+
+    owner = getattr(handle._callback, "__self__", None)
+    if isinstance(owner, (asyncio.Task, Task)):
         return repr(owner)
     return str(handle)
