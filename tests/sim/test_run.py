@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,80 @@ def test_digest_is_stable_across_processes_and_hash_seeds() -> None:
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     assert digests == {sim.run(_echo_three, seed=9).digest}
+
+
+def test_full_mode_with_the_compat_namespace() -> None:
+    import sansloop.compat as aio
+
+    async def main() -> tuple[list[bytes], str, int]:
+        async def handle(reader: Any, writer: Any) -> None:
+            writer.write((await reader.readline()).upper())
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        server = await aio.start_server(handle, "localhost", 80)
+
+        async def one(i: int) -> bytes:
+            reader, writer = await aio.open_connection("localhost", 80)
+            await aio.sleep(i * 100)
+            writer.write(b"x%d\n" % i)
+            line: bytes = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            return line
+
+        async with aio.TaskGroup() as group:
+            tasks = [group.create_task(one(i)) for i in range(5)]
+        async with aio.timeout(10):
+            await aio.sleep(1)
+        server.close()
+        await server.wait_closed()
+        kind = type(aio.current_task()).__module__
+        return [t.result() for t in tasks], kind, await aio.to_thread(len, "four")
+
+    result = sim.run(main, mode="full")
+    assert result.value == ([b"X%d\n" % i for i in range(5)], "sansloop.core.tasks", 4)
+    assert 401 <= result.elapsed < 402
+
+
+def test_dual_stack_server_happy_eyeballs_sendfile_and_sock_api(tmp_path: Any) -> None:
+    source = tmp_path / "payload"
+    source.write_bytes(b"filedata" * 1000)
+
+    async def main(backend: sim.SimBackend) -> tuple[list[str], int, bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+
+        class Sink(asyncio.Protocol):
+            def __init__(self) -> None:
+                self.buf = b""
+
+            def data_received(self, data: bytes) -> None:
+                self.buf += data
+                if len(self.buf) == 8000:
+                    got.set_result(self.buf)
+
+        server = await loop.create_server(Sink, None, 9000, reuse_port=True)
+        names = sorted(str(s.getsockname()) for s in server.sockets)
+        transport, _ = await loop.create_connection(
+            asyncio.Protocol, "localhost", 9000, happy_eyeballs_delay=0.1
+        )
+        with open(source, "rb") as f:  # reading a real file is allowed
+            sent = await loop.sendfile(transport, f)
+        data = await got
+        transport.close()
+        a, b = backend.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        await loop.sock_sendall(a, b"hello")
+        hello = await loop.sock_recv(b, 5)
+        a.close()
+        b.close()
+        server.close()
+        await server.wait_closed()
+        return names, sent, data, hello
+
+    names, sent, data, hello = sim.run(main).value
+    assert names == ["('0.0.0.0', 9000)", "('::', 9000, 0, 0)"]
+    assert sent == 8000 and data == b"filedata" * 1000 and hello == b"hello"
