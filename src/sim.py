@@ -161,7 +161,7 @@ def run(
     main: Callable[..., Any],
     *,
     seed: int | str = 0,
-    faults: FaultPlan | None = None,
+    faults: Any = None,
     mode: str = "loop",
     choices: ChoiceSource | None = None,
     hosts: Any = None,
@@ -175,7 +175,8 @@ def run(
     *main* is called with no argument, or with the SimBackend when it takes a
     positional parameter (to reach hosts, partitions, the trace...).
     *choices* replaces the seeded choice source (the replay token then carries
-    the values drawn). *net* are :class:`NetConfig` fields.
+    the values drawn). *faults* is a FaultPlan or a callable drawing one from
+    the run's choices (``FaultPlan.random``). *net* are :class:`NetConfig` fields.
     """
     from .compat.loop import EventLoop
     from .compat.runners import Runner

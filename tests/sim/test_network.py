@@ -319,3 +319,33 @@ def test_socket_api_errors() -> None:
             b.send(b"x")
     finally:
         backend.close()
+
+
+def test_random_fault_plans_come_from_the_seed() -> None:
+    hosts = ["localhost", "db", "app"]
+    plans = [sim.FaultPlan.random(sim.SeededChoices(seed), hosts) for seed in range(30)]
+    assert plans[3] == sim.FaultPlan.random(sim.SeededChoices(3), hosts)  # replays
+    assert len({repr(p) for p in plans}) > 10  # and varies
+    kinds = {action[1] for plan in plans for action in plan}
+    assert {"partition", "crash", "reset", "latency", "skew", "heal", "restart"} <= kinds
+    assert len(sim.FaultPlan.random(sim.ZeroChoices(), hosts)) == 0  # all zeros: calm
+    assert all(len([a for a in p if a[1] not in ("heal", "restart")]) <= 3 for p in plans)
+
+
+def test_run_with_a_random_plan_drawn_from_its_seed() -> None:
+    async def main(backend: sim.SimBackend) -> Any:
+        await asyncio.sleep(100)
+        return backend.faults
+
+    def draw(choices: sim.ChoiceSource, hosts: list[str]) -> sim.FaultPlan:
+        return sim.FaultPlan.random(choices, hosts, horizon=50)
+
+    hosts = ["localhost", *TWO_HOSTS]
+    seed = next(s for s in range(50) if len(draw(sim.SeededChoices(s), hosts)) >= 2)
+    first = sim.run(main, seed=seed, hosts=TWO_HOSTS, faults=draw)
+    again = sim.run(main, seed=seed, hosts=TWO_HOSTS, faults=draw)
+    assert first.value == again.value and first.digest == again.digest
+    assert first.value == draw(sim.SeededChoices(seed), hosts)  # the seed decides the plan
+    assert [e for e in first.trace if e[1] == "fault"]  # applied and traced
+    with pytest.raises(TypeError):
+        sim.run(main, faults=lambda c, h: None)

@@ -73,7 +73,10 @@ class SimBackend(Backend):
     - *hosts*: ``{"name": ["10.0.0.1", ...]}`` (or a single address string)
       added next to ``localhost``;
     - *dns*: extra ``{"name": [addresses]}`` entries;
-    - *faults*: a :class:`FaultPlan`;
+    - *faults*: a :class:`FaultPlan`, or a callable ``(choices, hosts) ->
+      FaultPlan`` drawn from this world's choice source once the hosts exist
+      (``FaultPlan.random`` fits: the seed then decides the faults, and a
+      hypothesis-driven source shrinks them); ``self.faults`` is the plan;
     - *guard*: report real clock/socket/thread use inside the run;
     - *trace*: record the trace (its digest is then meaningful);
     - *net*: fields of :class:`NetConfig` (latency=(lo, hi), tcp_reset_one_in=...).
@@ -89,7 +92,7 @@ class SimBackend(Backend):
         choices: ChoiceSource | None = None,
         hosts: Mapping[str, Sequence[str] | str] | None = None,
         dns: Mapping[str, Sequence[str] | str] | None = None,
-        faults: FaultPlan | None = None,
+        faults: FaultPlan | Callable[[ChoiceSource, list[str]], FaultPlan] | None = None,
         guard: bool = True,
         trace: bool = True,
         **net: Any,
@@ -106,8 +109,13 @@ class SimBackend(Backend):
         for name, addrs in (dns or {}).items():
             self.dns.add(name, *([addrs] if isinstance(addrs, str) else addrs))
         self.world.crash_listeners.append(self._crash_sockets)
-        self.faults = faults
+        if faults is not None and not isinstance(faults, FaultPlan):
+            faults = faults(self.choices, self.hosts)
+            if not isinstance(faults, FaultPlan):
+                raise TypeError(f"the faults callable returned {faults!r}, not a FaultPlan")
+        self.faults: FaultPlan | None = faults
         if faults is not None:
+            self.world.record("plan", repr(faults.actions))
             faults.schedule(self.world, self.reset_connections)
         self._interest: dict[int, int] = {}
         self._woken = False
