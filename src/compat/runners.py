@@ -13,8 +13,11 @@ Contract (asyncio 3.11-3.13 behaviour):
   loop or after ``close()``). In the main thread, while the default SIGINT
   handler is installed, Ctrl-C cancels the main task once (a second one raises
   KeyboardInterrupt at once); a main task ended by that cancellation makes
-  ``run`` raise KeyboardInterrupt. The handler is installed with
-  ``signal.signal`` and restored afterwards.
+  ``run`` raise KeyboardInterrupt. On a sansloop loop the handler is
+  installed through the loop's signal channel (so its wakeup fd wakes a
+  blocked poll), on any other loop with ``signal.signal``; either way it
+  runs at once, as asyncio's does, and is restored afterwards unless
+  someone replaced it meanwhile.
 - ``Runner.close()`` cancels the tasks still alive and waits for them (an
   exception other than cancellation goes to the loop's exception handler),
   then shuts down async generators and the default executor, and closes the
@@ -151,21 +154,40 @@ class Runner:
                     raise KeyboardInterrupt()  # noqa: B904 (asyncio keeps the context)
             raise
         finally:
-            if sigint_handler is not None and signal.getsignal(signal.SIGINT) is sigint_handler:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if sigint_handler is not None:
+                self._restore_sigint_handler(sigint_handler)
 
     def _install_sigint_handler(self, main_task: Any) -> Any:
-        """Route Ctrl-C to *main_task* if we are in charge of SIGINT; the handler or None."""
+        """Route Ctrl-C to *main_task* if we are in charge of SIGINT; the handler or None.
+
+        On a sansloop loop the handler goes through the loop's signal
+        channel (``_set_interrupt_handler``: it runs at once, as asyncio's,
+        and the channel's wakeup fd wakes a blocked poll); on another loop,
+        with ``signal.signal`` as asyncio does.
+        """
         if threading.current_thread() is not threading.main_thread():
             return None
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return None  # someone else handles Ctrl-C: leave it to them
         handler = functools.partial(self._on_sigint, main_task=main_task)
+        install = getattr(self._loop, "_set_interrupt_handler", None)
         try:
-            signal.signal(signal.SIGINT, handler)
-        except ValueError:
-            return None
+            if install is not None:
+                install(signal.SIGINT, handler)
+            else:
+                signal.signal(signal.SIGINT, handler)
+        except (ValueError, RuntimeError):
+            return None  # an interpreter whose main thread takes no signals
         return handler
+
+    def _restore_sigint_handler(self, handler: Any) -> None:
+        """Give SIGINT back its default handler, unless someone replaced ours meanwhile."""
+        still_ours = signal.getsignal(signal.SIGINT) is handler
+        remove = getattr(self._loop, "_remove_interrupt_handler", None)
+        if remove is not None:
+            remove(signal.SIGINT, handler, reset=still_ours)
+        elif still_ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _lazy_init(self) -> None:
         state = self._state

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import signal
 import sys
 import threading
 
 import pytest
 
+import sansloop
 import sansloop.compat
 from sansloop.compat import runners
 
@@ -282,6 +284,79 @@ def test_sigint_handler_left_alone_when_someone_else_owns_it(flavour):
         signal.signal(signal.SIGINT, previous)
 
 
+def _wakeup_fd() -> int:
+    previous = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(previous)
+    return previous
+
+
+@pytest.mark.parametrize("make_loop", [sansloop.new_event_loop, None], ids=["loop", "full"])
+def test_sigint_from_outside_while_the_loop_is_blocked_in_poll(make_loop):
+    """Ctrl-C sent by another thread wakes a loop blocked in its poll.
+
+    The kernel may hand the signal to any thread; only the wakeup fd of the
+    loop's signal channel then wakes the main thread's poll. (Stdlib asyncio
+    installs none for Runner's handler: this program can hang there, and does
+    on 3.11 after an earlier run with a custom SIGINT handler.)
+    """
+    wakeup_fd_before = _wakeup_fd()
+    blocked = threading.Event()
+
+    def ctrl_c_from_outside():
+        blocked.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    async def main():
+        blocked.set()
+        await asyncio.sleep(3600)  # nothing but the signal can end this
+
+    sender = threading.Thread(target=ctrl_c_from_outside)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runners.run(main(), loop_factory=make_loop)
+    finally:
+        sender.join(30)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert _wakeup_fd() == wakeup_fd_before
+
+
+def test_second_sigint_interrupts_a_callback_that_hangs(flavour):
+    aio = flavour.api
+    progress = []
+
+    async def main():
+        os.kill(os.getpid(), signal.SIGINT)  # the main task is now cancelled
+        os.kill(os.getpid(), signal.SIGINT)  # and this one interrupts whatever runs
+        for turn in range(50_000_000):  # "hangs": ends early only by KeyboardInterrupt
+            if turn % 1_000_000 == 0:
+                progress.append(turn)
+        progress.append("finished")
+
+    with pytest.raises(KeyboardInterrupt):
+        aio.run(main())
+    assert "finished" not in progress
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_loop_sigint_handler_added_by_main_is_left_to_the_loop(flavour):
+    aio = flavour.api
+    calls = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, calls.append, "loop handler")
+        signal.raise_signal(signal.SIGINT)
+        await aio.sleep(0)
+        await aio.sleep(0)
+        return signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    assert aio.run(main()) is False  # the loop's handler, not the default, while it ran
+    assert calls == ["loop handler"]
+    # Closing the loop removed its handler: SIGINT raises KeyboardInterrupt again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # -------------------------------------------------------------- sansloop's own
 
 
@@ -341,3 +416,24 @@ def test_an_installed_policy_makes_the_default_loop():
     finally:
         asyncio.set_event_loop_policy(None)
     assert made[0].is_closed()
+
+
+def test_sigint_goes_through_the_loops_signal_channel():
+    wakeup_fd_before = _wakeup_fd()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        channel = loop._signal_channel
+        return (
+            list(loop._interrupt_handlers),
+            _wakeup_fd() not in (-1, wakeup_fd_before),
+            channel is not None and loop._interest.reader(channel.fileno()) is not None,
+        )
+
+    with runners.Runner() as runner:
+        installed = runner.run(main())
+        loop = runner.get_loop()
+        after_run = dict(loop._interrupt_handlers), _wakeup_fd() == wakeup_fd_before
+    assert installed == ([signal.SIGINT], True, True)
+    assert after_run == ({}, True)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
