@@ -85,11 +85,19 @@ def pytest_runtest_makereport(
 _CALL_FAILED = pytest.StashKey[bool]()
 
 
-def _open_fds() -> list[str]:
+def _open_fds() -> dict[str, str]:
+    """fd -> what it is, for every open fd (not the listing's own, closed by then)."""
     try:
-        return os.listdir("/proc/self/fd")
+        names = os.listdir("/proc/self/fd")
     except FileNotFoundError:  # not Linux: fds are not checked
-        return []
+        return {}
+    fds = {}
+    for name in names:
+        try:
+            fds[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+    return fds
 
 
 def _children() -> set[int]:
@@ -107,20 +115,10 @@ def _children() -> set[int]:
     return pids
 
 
-def _describe_fds(names: set[str]) -> list[str]:
-    described = []
-    for name in sorted(names, key=int):
-        try:
-            described.append(f"{name} -> {os.readlink(f'/proc/self/fd/{name}')}")
-        except OSError:
-            described.append(f"{name} (closed meanwhile)")
-    return described
-
-
 @pytest.fixture(autouse=True)
 def _no_leaks(request: pytest.FixtureRequest) -> Generator[None, None, None]:
     """Fail a test that leaves fds, threads, children or ResourceWarnings behind."""
-    fds_before = set(_open_fds())
+    fds_before = _open_fds()
     threads_before = set(threading.enumerate())
     children_before = _children()
     yield
@@ -159,9 +157,10 @@ def _no_leaks(request: pytest.FixtureRequest) -> Generator[None, None, None]:
                 problems.append(f"ResourceWarning: {warning.message}")
         fds_after = _open_fds()
         if len(fds_after) > len(fds_before):
-            surplus = set(fds_after) - fds_before
-            problems.append(
-                f"{len(fds_after) - len(fds_before)} more open fds: {_describe_fds(surplus)}"
+            surplus = sorted(
+                (int(fd), what) for fd, what in fds_after.items() if fds_before.get(fd) != what
             )
+            described = [f"{fd} -> {what}" for fd, what in surplus]
+            problems.append(f"{len(fds_after) - len(fds_before)} more open fds: {described}")
     if problems:
         pytest.fail("the test leaked:\n  " + "\n  ".join(problems), pytrace=False)
