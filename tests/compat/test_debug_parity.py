@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import re
 import sys
 import warnings
@@ -455,7 +456,7 @@ def test_unclosed_loop(flavour, debug):
 
 
 @pytest.mark.parametrize("flavour", OURS)
-def test_unclosed_transport(flavour):
+def test_unclosed_transports(flavour):
     def program(make):
         loop = debug_loop(make)
         with observed() as (_, caught):
@@ -464,21 +465,32 @@ def test_unclosed_transport(flavour):
                 async def main():
                     server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
                     port = server.sockets[0].getsockname()[1]
-                    kept, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-                    dropped, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+                    closed, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+                    tcp, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
                     server.close()
-                    kept.close()
-                    return id(kept), id(dropped)
+                    closed.close()
+                    udp, _ = await loop.create_datagram_endpoint(
+                        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+                    )
+                    read_end, write_end = os.pipe()
+                    reader, _ = await loop.connect_read_pipe(
+                        asyncio.Protocol, os.fdopen(read_end, "rb", 0)
+                    )
+                    writer, _ = await loop.connect_write_pipe(
+                        asyncio.Protocol, os.fdopen(write_end, "wb", 0)
+                    )
+                    return [id(t) for t in (closed, tcp, udp, reader, writer)]
 
-                kept_id, dropped_id = loop.run_until_complete(main())
+                ids = loop.run_until_complete(main())
             finally:
                 loop.close()
             gc.collect()
-            found = _unclosed(caught, dropped_id), _unclosed(caught, kept_id)
+            found = [_unclosed(caught, target) for target in ids]
         return [[text.split(" ")[:2] for text in group] for group in found]
 
     theirs, ours = on_every_flavour(program, flavour)
-    assert theirs == [[["unclosed", "transport"]], []]
+    warned = [["unclosed", "transport"]]
+    assert theirs == [[], warned, warned, warned, warned]
     assert ours == theirs
 
 
