@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import random
 import signal
@@ -485,3 +486,34 @@ def test_subprocess_module_names() -> None:
         assert getattr(compat_subprocess, name) == getattr(subprocess, name)
     assert compat_subprocess.__all__ == ["create_subprocess_exec", "create_subprocess_shell"]
     assert sansloop.compat.subprocess is compat_subprocess
+
+
+def test_debug_mode_logs_as_asyncio(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    loop = env.loop
+    loop.set_debug(True)
+    loop.slow_callback_duration = 10.0  # only the subprocess records matter here
+
+    async def main() -> None:
+        transport, _ = await loop.subprocess_exec(
+            asyncio.SubprocessProtocol,
+            "sleep",
+            "60",
+            stdin=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        transport.close()
+        await transport._wait()
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        env.run(main())
+    messages = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert "execute program 'sleep' stdin=<pipe> stdout=stderr=<pipe>" in messages
+    assert any(m.startswith("process 'sleep' created: pid ") for m in messages)
+    assert any(m.startswith("execute program 'sleep': <") for m in messages)
+    warned = [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("Close running child process: kill <")
+    ]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    assert any(" exited with return code -9" in m for m in messages)
