@@ -227,6 +227,11 @@ class SSLTransport(asyncio.Transport):
 
     def _lower_made(self, transport: Any) -> None:
         self._lower = transport
+        if self._closed:
+            # closed or aborted (a cancelled create_connection) before the
+            # socket transport was even connected: no handshake, drop it
+            transport.abort()
+            return
         loop = self._loop
         if loop.get_debug():
             logger.debug("%r starts SSL handshake", self)
@@ -256,13 +261,15 @@ class SSLTransport(asyncio.Transport):
             exc = self._fatal_exc
         if self._handshaking:
             self._handshaking = False
+            if self._app_state == _APP_INIT:
+                self._app_state = _APP_LOST
+        if self._waiter is not None:
+            # lost during the handshake, or connection_made() raised
             self._wake_waiter(
                 exc
                 if exc is not None
                 else ConnectionResetError("Connection lost during TLS handshake")
             )
-            if self._app_state == _APP_INIT:
-                self._app_state = _APP_LOST
         try:
             if self._app_state in (_APP_CONNECTED, _APP_EOF):
                 self._app_state = _APP_LOST

@@ -739,3 +739,71 @@ class _quiet_asyncio:
 
     def __exit__(self, *exc: object) -> None:
         self.logger.setLevel(self.level)
+
+
+# -- failure paths of the app -----------------------------------------------------------
+
+
+def test_cancelled_create_connection_leaves_nothing_behind(
+    loop: Any, client_ctx: ssl.SSLContext
+) -> None:
+    """Cancelled at each early step: the socket is closed at once, no handshake lingers."""
+
+    async def main() -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(20)
+        listener.setblocking(False)
+        before = len(os.listdir("/proc/self/fd"))
+        accepted: list[socket.socket] = []
+        try:
+            for steps in range(8):
+                task = loop.create_task(
+                    loop.create_connection(
+                        Recorder, *listener.getsockname(), ssl=client_ctx, server_hostname="x"
+                    )
+                )
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            for _ in range(10):
+                await asyncio.sleep(0)
+            while True:
+                try:
+                    accepted.append(listener.accept()[0])
+                except BlockingIOError:
+                    break
+            assert accepted  # some attempts got as far as connecting
+            for conn in accepted:
+                conn.settimeout(5)
+                # the client's socket is closed: EOF (after a ClientHello, maybe)
+                while conn.recv(65536):
+                    pass
+        finally:
+            listener.close()
+            for conn in accepted:
+                conn.close()
+        assert len(os.listdir("/proc/self/fd")) == before - 1  # (the listener)
+
+    run(loop, main())
+
+
+def test_connection_made_raising_fails_create_connection(
+    loop: Any, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    class Broken(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            raise ZeroDivisionError("made")
+
+    async def main() -> None:
+        reports: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda loop, context: reports.append(context))
+        server, addr = await tls_server(server_ctx)
+        with pytest.raises(ZeroDivisionError, match="made"):
+            await loop.create_connection(Broken, *addr, ssl=client_ctx, server_hostname="localhost")
+        assert any(isinstance(r.get("exception"), ZeroDivisionError) for r in reports)
+        await close_server(server)
+
+    run(loop, main())
