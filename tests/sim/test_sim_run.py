@@ -135,7 +135,7 @@ def test_digest_is_stable_across_processes_and_hash_seeds() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     code = (
         f"import sys; sys.path.insert(0, {here!r}); "
-        "from test_run import _echo_three; from sansloop import sim; "
+        "from test_sim_run import _echo_three; from sansloop import sim; "
         "print(sim.run(_echo_three, seed=9).digest)"
     )
     digests = set()

@@ -11,7 +11,7 @@ figures measured are in docs/simulation.md.
 - N seeds of a request/response workload with random latency, segmentation and
   resets: every run's results match the model. N is 200 here (about 2-3 s);
   the long tier runs the issue's 1,000:
-  ``SANSLOOP_SIM_SEEDS=1000 python -m pytest -q tests/sim/test_acceptance.py -k seeds``.
+  ``SANSLOOP_SIM_SEEDS=1000 python -m pytest -q tests/sim/test_sim_acceptance.py -k seeds``.
 """
 
 from __future__ import annotations
