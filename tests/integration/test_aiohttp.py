@@ -2,14 +2,17 @@
 
 One aiohttp web application on loopback, driven by aiohttp's own client:
 keep-alive requests from concurrent clients, chunked request and response
-bodies up to 1 MiB compared byte for byte, and a websocket echo of mixed-size
-text and binary messages. TLS (trustme) waits for sansloop's TLS support.
+bodies up to 1 MiB compared byte for byte, a websocket echo of mixed-size
+text and binary messages, and the same application over TLS (trustme
+certificates: HTTPS keep-alive requests, a 1 MiB body, a wss:// echo; a
+client that does not trust the CA is refused).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,6 +30,7 @@ class Stats:
         self.hits = 0
         self.peers: set[tuple[str, int]] = set()
         self.chunked_requests = 0
+        self.ciphers: set[tuple[str, str, int] | None] = set()
 
 
 def make_app(stats: Stats) -> web.Application:
@@ -34,6 +38,7 @@ def make_app(stats: Stats) -> web.Application:
         stats.hits += 1
         assert request.transport is not None
         stats.peers.add(request.transport.get_extra_info("peername")[:2])
+        stats.ciphers.add(request.transport.get_extra_info("cipher"))
         return web.Response(text=f"hit {request.match_info['n']}")
 
     async def echo(request: web.Request) -> web.StreamResponse:
@@ -64,13 +69,16 @@ def make_app(stats: Stats) -> web.Application:
     return app
 
 
-async def serve(stats: Stats) -> tuple[web.AppRunner, str]:
+async def serve(
+    stats: Stats, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(make_app(stats), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    scheme = "https" if ssl_context is not None else "http"
+    return runner, f"{scheme}://{host}:{port}"
 
 
 def test_keep_alive_requests_from_concurrent_clients(run_on) -> None:
@@ -174,3 +182,57 @@ def test_websocket_echo_mixed_sizes(run_on) -> None:
     echoed = run_on(main())
     assert len(echoed) == len(messages)
     assert echoed == messages
+
+
+def test_https_and_wss_with_trustme_certificates(run_on) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    payload = random.Random(13).randbytes(1_048_576)
+    messages: list[str | bytes] = [b"", "short", random.Random(17).randbytes(200_000), "x" * 70_000]
+
+    async def main() -> tuple[list[str], bytes, list[str | bytes], Stats, str]:
+        stats = Stats()
+        runner, base = await serve(stats, server_ctx)
+        try:
+            connector = aiohttp.TCPConnector(ssl=client_ctx, limit=4)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                bodies = []
+                for n in range(50):
+                    async with session.get(f"{base}/hit/{n}") as resp:
+                        assert resp.status == 200
+                        bodies.append(await resp.text())
+                async with session.post(f"{base}/echo", data=payload) as resp:
+                    echoed = await resp.read()
+                ws_url = base.replace("https", "wss") + "/ws"
+                async with session.ws_connect(ws_url, max_msg_size=0) as ws:
+                    got: list[str | bytes] = []
+                    for message in messages:
+                        if isinstance(message, bytes):
+                            await ws.send_bytes(message)
+                        else:
+                            await ws.send_str(message)
+                        got.append((await ws.receive()).data)
+                    await ws.close()
+            # a client that does not trust the CA is refused, with an ssl error
+            refused = ""
+            async with aiohttp.ClientSession() as stranger:
+                try:
+                    await stranger.get(f"{base}/hit/0")
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    refused = type(exc.certificate_error).__name__
+        finally:
+            await runner.cleanup()
+        return bodies, echoed, got, stats, refused
+
+    bodies, echoed, got, stats, refused = run_on(main())
+    assert bodies == [f"hit {n}" for n in range(50)]
+    assert echoed == payload
+    assert got == messages
+    ((_, version, _),) = stats.ciphers  # the server's side saw TLS on every request
+    assert version.startswith("TLS")
+    assert len(stats.peers) == 1  # keep-alive over one TLS connection
+    assert refused == "SSLCertVerificationError"
