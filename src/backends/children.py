@@ -26,6 +26,8 @@ Facts
   its own) a daemon thread per child blocks in ``waitpid(pid, 0)``: correct
   everywhere, one thread per running child. This is the only place sansloop
   starts threads for children, and only where pidfd is unavailable.
+- If ``pidfd_open`` fails for another reason (EMFILE: out of fds), that one
+  child gets a waiter thread: a child that runs must be reaped.
 - ``waitpid(-1)`` is never used: it would steal the status of children that
   are not ours (a ``subprocess.run`` elsewhere in the program).
 - SIGCHLD is not used: it is process-wide, coalesced, and needs the main
@@ -102,6 +104,7 @@ class ChildReaper:
         self._lock = threading.Lock()  # guards _threads (waiters remove themselves)
         self._reaped = 0
         self._lost = 0
+        self._fallbacks = 0  # children given a thread because pidfd failed
         self._closed = False
 
     def watch(self, pid: int, callback: ChildCallback) -> None:
@@ -119,13 +122,20 @@ class ChildReaper:
             # Gone already: reaped by someone else (or never ours).
             self._deliver(pid, reap(pid, block=False), callback)
             return
+        except OSError:
+            # No fd to spare (EMFILE/ENFILE) or no memory: the child runs
+            # anyway and must still be reaped, so it gets a waiter thread.
+            self._fallbacks += 1
+            self._start_waiter(pid, callback)
+            return
         self._pidfds[pid] = (pidfd, callback)
         try:
             self._add_fd(pidfd, lambda: self._pidfd_ready(pid))  # type: ignore[misc]
-        except BaseException:
+        except OSError:
             del self._pidfds[pid]
             os.close(pidfd)
-            raise
+            self._fallbacks += 1
+            self._start_waiter(pid, callback)
 
     def _pidfd_ready(self, pid: int) -> None:
         pidfd, callback = self._pidfds.pop(pid)
@@ -160,7 +170,7 @@ class ChildReaper:
             return sorted([*self._pidfds, *self._threads])
 
     def statistics(self) -> dict[str, object]:
-        """Mechanism, children watched, reaped, and lost to another reaper."""
+        """Mechanism, children watched, reaped, lost to another reaper, thread fallbacks."""
         with self._lock:
             waiting = len(self._pidfds) + len(self._threads)
         return {
@@ -168,6 +178,7 @@ class ChildReaper:
             "children_watched": waiting,
             "children_reaped": self._reaped,
             "children_lost": self._lost,
+            "thread_fallbacks": self._fallbacks,
         }
 
     def close(self) -> None:

@@ -148,7 +148,17 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             raise
         self._pid = self._proc.pid
         self._extra["subprocess"] = self._proc
-        loop._backend.watch_child(self._pid, self._child_reaped)
+        try:
+            loop._backend.watch_child(self._pid, self._child_reaped)
+        except BaseException:
+            # Nobody would reap it: leave no running child and no pipe behind.
+            self._proc.kill()
+            self._proc.wait()
+            for end in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+                if end is not None:
+                    end.close()
+            self._closed = True
+            raise
         if loop.get_debug():
             program = args if isinstance(args, (bytes, str)) else args[0]
             logger.debug("process %r created: pid %s", program, self._pid)

@@ -365,3 +365,63 @@ def test_inactive_watcher_on_the_policy_refuses_before_spawning() -> None:
             asyncio.set_child_watcher(None)
             policy._watcher = previous  # type: ignore[attr-defined]
     assert no_child_left()
+
+
+@needs_pidfd
+def test_out_of_fds_falls_back_to_a_waiter_thread() -> None:
+    """pidfd_open failing with EMFILE must not leave a running child unreaped."""
+    import resource
+
+    backend = get_backend("epoll")
+    done = threading.Event()
+    got: list[Any] = []
+    proc = subprocess.Popen(["sh", "-c", "exit 6"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+        try:
+            while True:
+                fillers.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass  # every fd taken: pidfd_open will meet EMFILE
+        backend.watch_child(proc.pid, lambda pid, rc: (got.append(rc), done.set()))
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert done.wait(10)
+        stats = backend.statistics()
+    finally:
+        backend.close()
+    proc.returncode = 6
+    assert got == [6]
+    assert stats["thread_fallbacks"] == 1
+    for thread in threading.enumerate():
+        if thread.name.startswith("sansloop-waitpid-"):
+            thread.join(5)
+    assert no_child_left()
+
+
+def test_a_backend_that_cannot_watch_leaves_no_child_and_no_fd() -> None:
+    """If watch_child fails after the spawn, the child is killed and collected at once."""
+    from sansloop.backends.epoll import EpollBackend
+
+    class Refusing(EpollBackend):
+        def watch_child(self, pid: int, callback: Any) -> None:
+            raise RuntimeError("no children here")
+
+    fds_before = sorted(os.listdir("/proc/self/fd"))
+    loop = sansloop.new_event_loop(Refusing())
+    try:
+        with pytest.raises(RuntimeError, match="no children here"):
+            loop.run_until_complete(
+                asyncio.create_subprocess_exec(
+                    "sleep", "30", stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                )
+            )
+    finally:
+        loop.close()
+    assert sorted(os.listdir("/proc/self/fd")) == fds_before
+    assert no_child_left()
