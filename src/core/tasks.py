@@ -318,8 +318,9 @@ class Task(Future[_T]):
                 raise RuntimeError(
                     f"Leaving task {self!r} does not match the current task {current!r}."
                 )
-            # A traceback holding this frame must not keep the task alive.
-            self = current = None  # type: ignore[assignment]
+            # A traceback holding this frame must not keep the task alive,
+            # nor the exception thrown in (its traceback holds this frame).
+            self = current = exc = None  # type: ignore[assignment]
 
     def __run_step(self, exc: BaseException | None) -> None:
         coro = self._coro
@@ -380,7 +381,7 @@ class Task(Future[_T]):
         finally:
             # The exception's traceback holds this frame: break the cycle
             # through it, so an unreferenced task dies (and reports) at once.
-            self = None  # type: ignore[assignment]
+            self = exc = None  # type: ignore[assignment]
 
     def __handle_yield(self, result: Any) -> None:
         # Foreign futures, and every misuse (the common cases are inlined above).
