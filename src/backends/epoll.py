@@ -123,11 +123,16 @@ class EpollBackend(Backend):
         self._polls += 1
         interest = self._interest
         raw = self._epoll.poll(timeout, len(interest) + 1)
+        if not raw:
+            return raw  # a fresh empty list: the caller may keep it
         ready = []
+        append = ready.append
+        get = interest.get
+        from_epoll = _FROM_EPOLL
         for fd, bits in raw:
-            want = interest.get(fd)
+            want = get(fd)
             if want is not None:
-                ready.append((fd, _FROM_EPOLL[bits & 31] & want))
+                append((fd, from_epoll[bits & 31] & want))
             elif fd == self._wakeup_fd:
                 self._wakeup.drain()
             elif fd in self._own:
