@@ -39,7 +39,12 @@ from .backends.sim.choices import (
     SeededChoices,
     ZeroChoices,
 )
-from .backends.sim.errors import Deadlock, NondeterminismError, SimulationError
+from .backends.sim.errors import (
+    Deadlock,
+    NondeterminismError,
+    SimulationError,
+    TimeLimitExceeded,
+)
 from .backends.sim.faults import FaultPlan
 from .backends.sim.trace import Trace
 from .backends.sim.world import NetConfig
@@ -56,6 +61,7 @@ __all__ = [
     "SimBackend",
     "SimResult",
     "SimulationError",
+    "TimeLimitExceeded",
     "Trace",
     "ZeroChoices",
     "current",
@@ -168,6 +174,7 @@ def run(
     dns: Any = None,
     guard: bool = True,
     debug: bool | None = None,
+    time_limit: float | None = None,
     **net: Any,
 ) -> SimResult:
     """Run coroutine function *main* in a fresh simulated world; see the module doc.
@@ -176,7 +183,8 @@ def run(
     positional parameter (to reach hosts, partitions, the trace...).
     *choices* replaces the seeded choice source (the replay token then carries
     the values drawn). *faults* is a FaultPlan or a callable drawing one from
-    the run's choices (``FaultPlan.random``). *net* are :class:`NetConfig` fields.
+    the run's choices (``FaultPlan.random``). *time_limit* bounds the virtual
+    time (TimeLimitExceeded past it). *net* are :class:`NetConfig` fields.
     """
     from .compat.loop import EventLoop
     from .compat.runners import Runner
@@ -188,7 +196,14 @@ def run(
     source: ChoiceSource = choices if choices is not None else SeededChoices(seed)
     recorder = RecordingChoices(source)
     backend = SimBackend(
-        seed, choices=recorder, hosts=hosts, dns=dns, faults=faults, guard=guard, **net
+        seed,
+        choices=recorder,
+        hosts=hosts,
+        dns=dns,
+        faults=faults,
+        guard=guard,
+        time_limit=time_limit,
+        **net,
     )
 
     def token() -> str:

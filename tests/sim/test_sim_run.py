@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -224,3 +225,31 @@ def test_dual_stack_server_happy_eyeballs_sendfile_and_sock_api(tmp_path: Any) -
     names, sent, data, hello = sim.run(main).value
     assert names == ["('0.0.0.0', 9000)", "('::', 9000, 0, 0)"]
     assert sent == 8000 and data == b"filedata" * 1000 and hello == b"hello"
+
+
+def test_time_limit_stops_a_program_that_never_ends() -> None:
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(1)
+
+    with pytest.raises(sim.TimeLimitExceeded) as info:
+        sim.run(heartbeat, time_limit=3600)
+    assert "3600" in str(info.value) and "replay token" in info.value.__notes__[0]
+
+
+def test_digest_sees_the_bytes_not_only_their_lengths() -> None:
+    async def send(payload: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        a, b = sim.current().socketpair(socket.AF_INET)
+        a.setblocking(False)
+        b.setblocking(False)
+        await loop.sock_sendall(a, payload)
+        got = await loop.sock_recv(b, 10)
+        a.close()
+        b.close()
+        return got
+
+    one = sim.run(lambda: send(b"aaaa"), seed=1)
+    two = sim.run(lambda: send(b"bbbb"), seed=1)
+    assert one.value == b"aaaa" and two.value == b"bbbb"
+    assert one.digest != two.digest

@@ -45,7 +45,7 @@ from ..base import Backend
 from . import guard
 from .choices import ChoiceSource, SeededChoices
 from .dns import DnsTable
-from .errors import Deadlock, NondeterminismError, SimulationError
+from .errors import Deadlock, NondeterminismError, SimulationError, TimeLimitExceeded
 from .executor import SimExecutor
 from .faults import FaultPlan
 from .signals import SimSignalChannel
@@ -79,6 +79,8 @@ class SimBackend(Backend):
       hypothesis-driven source shrinks them); ``self.faults`` is the plan;
     - *guard*: report real clock/socket/thread use inside the run;
     - *trace*: record the trace (its digest is then meaningful);
+    - *time_limit*: virtual seconds after which ``poll`` raises
+      TimeLimitExceeded (None: no limit);
     - *net*: fields of :class:`NetConfig` (latency=(lo, hi), tcp_reset_one_in=...).
     """
 
@@ -95,6 +97,7 @@ class SimBackend(Backend):
         faults: FaultPlan | Callable[[ChoiceSource, list[str]], FaultPlan] | None = None,
         guard: bool = True,
         trace: bool = True,
+        time_limit: float | None = None,
         **net: Any,
     ) -> None:
         self.seed = seed
@@ -127,6 +130,7 @@ class SimBackend(Backend):
         )
         self._signals: SimSignalChannel | None = None
         self.polls = 0
+        self.time_limit = time_limit
         if guard:
             from . import guard as _guard
 
@@ -287,16 +291,25 @@ class SimBackend(Backend):
                         f"simulated run deadlocked at t={clock.now!r}: nothing is ready, no "
                         "timer is pending and nothing is in flight, yet the loop waits forever"
                     )
-                clock.advance_to(deadline)
+                self._advance(deadline)
                 break
             if deadline is not None and nxt > deadline:
-                clock.advance_to(deadline)
+                self._advance(deadline)
                 break
-            clock.advance_to(nxt)
+            self._advance(nxt)
         if ready:
             world.record("ready", tuple(ready))
             clock.now += self.config.poll_cost
         return ready
+
+    def _advance(self, when: float) -> None:
+        limit = self.time_limit
+        if limit is not None and when > limit:
+            self.world.clock.advance_to(limit)
+            raise TimeLimitExceeded(
+                f"the simulated run reached its time limit of {limit!r} virtual seconds"
+            )
+        self.world.clock.advance_to(when)
 
     def wakeup(self) -> None:
         self._woken = True

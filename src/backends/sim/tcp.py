@@ -39,6 +39,7 @@ import errno
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
+from zlib import crc32
 
 from ..base import EVENT_READ, EVENT_WRITE
 from .choices import chance
@@ -93,7 +94,9 @@ class Pipe:
         world = self.world
         if self.src.sim_family == socket.AF_UNIX:
             # the kernel copies into the peer's buffer during send(): no latency
-            world.record("seg", self.src.fd, self.dst.fd, _KIND_NAMES[kind], len(payload))
+            world.record(
+                "seg", self.src.fd, self.dst.fd, _KIND_NAMES[kind], len(payload), crc32(payload)
+            )
             if kind == FIN:
                 self.fin_sent = True
             self.dst.deliver(kind, payload, self)
@@ -107,7 +110,9 @@ class Pipe:
             self.in_flight += len(payload)
         elif kind == FIN:
             self.fin_sent = True
-        world.record("seg", self.src.fd, self.dst.fd, _KIND_NAMES[kind], len(payload))
+        world.record(
+            "seg", self.src.fd, self.dst.fd, _KIND_NAMES[kind], len(payload), crc32(payload)
+        )
         if not self.scheduled and not self.stalled:
             self.scheduled = True
             world.at(at, self._pump)

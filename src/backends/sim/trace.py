@@ -8,7 +8,9 @@ process, so the digest is too (nothing hash-ordered, no object ids).
 same seed (or the same choice values) and the same program give the same
 digest; a run that takes another path gives another one. The events recorded
 are the ones that decide an interleaving: which fds a poll reported ready and
-in which order, every packet and segment sent, delivered, dropped or held, every
+in which order, every packet and segment sent (with its length and the crc32
+of its bytes, so a run whose data changes changes the digest too), delivered,
+dropped or held, every
 connection opened, refused or reset, every executor job, every fault applied.
 """
 

@@ -22,6 +22,7 @@ import errno
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
+from zlib import crc32
 
 from ..base import EVENT_READ, EVENT_WRITE
 from .choices import chance
@@ -116,7 +117,7 @@ class UdpSocket(SimSocket):
             dst_host = world.route(self.host, ip)
             key = (ip, port)
         source = self.local if self.local is not None else ""
-        world.record("dgram", self.fd, str(key), len(payload))
+        world.record("dgram", self.fd, str(key), len(payload), crc32(payload))
         if chance(world.choices, config.udp_loss_one_in, "udp.loss"):
             world.record("dgram.lost", self.fd)
             return len(payload)
