@@ -807,3 +807,103 @@ def test_connection_made_raising_fails_create_connection(
         await close_server(server)
 
     run(loop, main())
+
+
+def test_paused_in_buffer_updated_then_peer_closes_loses_no_data(
+    loop: Any, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """Reading paused inside buffer_updated() while the rest and close_notify arrive."""
+    payload = os.urandom(50_000)
+
+    class Pausing(asyncio.BufferedProtocol):
+        def __init__(self) -> None:
+            self.buf = bytearray(4096)
+            self.got = bytearray()
+            self.calls: list[str] = []
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def get_buffer(self, sizehint: int) -> memoryview:
+            return memoryview(self.buf)
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.got += self.buf[:nbytes]
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self.transport.resume_reading)
+
+        def eof_received(self) -> None:
+            self.calls.append(f"eof after {len(self.got)}")
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.set_result(exc)
+
+    async def main() -> None:
+        servers: list[Recorder] = []
+
+        def factory() -> Recorder:
+            servers.append(Recorder())
+            return servers[-1]
+
+        server, addr = await tls_server(server_ctx, factory)
+        transport, proto = await loop.create_connection(
+            Pausing, *addr, ssl=client_ctx, server_hostname="localhost"
+        )
+        peer = await servers[0].made
+        peer.write(payload)
+        peer.close()
+        assert await proto.lost is None
+        assert bytes(proto.got) == payload
+        assert proto.calls == [f"eof after {len(payload)}"]
+        await close_server(server)
+
+    run(loop, main())
+
+
+def test_truncation_is_recorded(loop: Any, server_ctx: ssl.SSLContext) -> None:
+    """FIN without close_notify: eof_received then connection_lost(None), as asyncio;
+    sansloop also says so in get_extra_info("ssl_truncated")."""
+
+    async def main() -> None:
+        servers: list[Recorder] = []
+        seen: list[Any] = []
+
+        class Watching(Recorder):
+            def eof_received(self) -> bool:
+                seen.append(self.transport.get_extra_info("ssl_truncated"))
+                return super().eof_received()
+
+        def factory() -> Recorder:
+            servers.append(Watching())
+            return servers[-1]
+
+        server, addr = await tls_server(server_ctx, factory)
+        client = ssl.create_default_context()
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(addr)
+        raw.setblocking(False)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client.wrap_bio(incoming, outgoing)
+        with raw:
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await loop.sock_sendall(raw, outgoing.read())
+                    incoming.write(await loop.sock_recv(raw, 65536))
+            obj.write(b"half a message")
+            await loop.sock_sendall(raw, outgoing.read())
+            proto = servers[0]
+            await proto.until(14)
+            assert proto.transport.get_extra_info("ssl_truncated") in (False, None)
+            raw.shutdown(socket.SHUT_WR)  # no close_notify
+            assert await proto.lost is None
+        assert proto.calls == ["made", "data", "eof", "lost"]
+        if not isinstance(loop, asyncio.BaseEventLoop):
+            assert seen == [True]
+        await close_server(server)
+
+    run(loop, main())
