@@ -219,3 +219,36 @@ def test_statistics_and_repr(backend: sim.SimBackend) -> None:
     assert "sim socket" in repr(sock) and "SimBackend" in repr(backend)
     backend.unregister(sock.fileno())
     sock.close()
+
+
+def test_heal_one_pair_one_host_or_everything() -> None:
+    b = sim.SimBackend(hosts={"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3"}, guard=False)
+    try:
+        blocked = b.world.blocked
+        b.partition("a", "b")
+        b.partition("a", "c", oneway=True)
+        b.partition("b", "c")
+        b.heal("a", "b")
+        assert sorted(blocked) == [("a", "c"), ("b", "c"), ("c", "b")]
+        b.heal("c")
+        assert not blocked
+        b.partition("a", "b")
+        b.heal()
+        assert not blocked
+    finally:
+        b.close()
+
+
+def test_closing_a_listener_resets_unaccepted_connections(backend: sim.SimBackend) -> None:
+    listener, client, server = _pair(backend)
+    second = backend.socket()
+    second.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        second.connect(("127.0.0.1", 80))
+    backend.poll(1)  # connected, waiting in the accept queue
+    listener.close()
+    backend.poll(1)
+    with pytest.raises(ConnectionResetError):
+        second.recv(1)
+    for s in (client, server, second):
+        s.close()

@@ -496,9 +496,11 @@ class TcpSocket(SimSocket):
         self.state = "closed"
         if state == "listening":
             pending, self.accept_q = self.accept_q, deque()
-            for conn in pending:
+            for conn in pending:  # never accepted: their clients get RST
                 if conn.out is not None:
                     conn.out.push(RST)
+                    conn.out.dead = True
+                conn.broken = True
                 conn.close()
         elif state == "connected" and self.out is not None and not self.broken:
             out = self.out

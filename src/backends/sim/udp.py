@@ -131,7 +131,7 @@ class UdpSocket(SimSocket):
 
     def _arrive(self, dst_host: Host, key: Any, payload: bytes, source: Any) -> None:
         world = self.world
-        if not dst_host.up or not self.host.up or world.is_blocked(self.host, dst_host):
+        if not dst_host.up or world.is_blocked(self.host, dst_host):
             world.record("dgram.dropped", self.fd)
             return
         if self.sim_family == socket.AF_UNIX:

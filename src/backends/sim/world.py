@@ -271,12 +271,16 @@ class World:
         self.record("partition", a, b, "oneway" if oneway else "both")
 
     def heal(self, a: str | None = None, b: str | None = None) -> None:
-        """Restore a<->b (every link when both are None); stalled traffic resumes."""
+        """Restore a<->b (every link of *a* when *b* is None, every link when
+        both are); stalled traffic resumes."""
         if a is None and b is None:
             self.blocked.clear()
         else:
-            self.blocked.discard((a or "", b or ""))
-            self.blocked.discard((b or "", a or ""))
+            named = {n for n in (a, b) if n is not None}
+            both = a is not None and b is not None
+            for pair in sorted(self.blocked):
+                if (set(pair) == named) if both else (named & set(pair)):
+                    self.blocked.discard(pair)
         self.record("heal", a or "*", b or "*")
         stalled, self.stalled = self.stalled, []
         for pipe in stalled:
