@@ -142,14 +142,14 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             # Bytes only, as asyncio: text mode was refused before we got here.
             popen_options = dict(kwargs, shell=shell, bufsize=bufsize, universal_newlines=False)
             popen_options.update(stdin=stdin, stdout=stdout, stderr=stderr)
-            self._proc = loop._backend.spawn_child(args, **popen_options)
+            self._proc = loop.backend.spawn_child(args, **popen_options)
         except BaseException:
             self.close()
             raise
         self._pid = self._proc.pid
         self._extra["subprocess"] = self._proc
         try:
-            loop._backend.watch_child(self._pid, self._child_reaped)
+            loop.backend.watch_child(self._pid, self._child_reaped)
         except BaseException:
             # Nobody would reap it: leave no running child and no pipe behind.
             self._proc.kill()
