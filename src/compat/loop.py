@@ -275,6 +275,16 @@ class EventLoop(
         if self._debug:
             logger.debug("Close %r", self)
         self._close_signal_handling()
+        # Callbacks that will never run are cancelled, not dropped silently:
+        # a call_soon_threadsafe() racing close() sees its handle cancelled
+        # (or gets RuntimeError), never a handle that is neither run nor
+        # cancelled. popleft() is atomic against the appending threads.
+        ready = self._ready
+        while ready:
+            try:
+                ready.popleft().cancel()
+            except IndexError:  # pragma: no cover - emptied meanwhile
+                break
         self._scheduler.clear()
         # Drop the watchers' handles too: a transport nobody closed must not
         # stay reachable from a closed loop (its ResourceWarning is due now).
@@ -449,6 +459,12 @@ class EventLoop(
         # deque.append is atomic; the wakeup is a flag, so a flood costs one write.
         self._ready.append(handle)
         self._backend.wakeup()
+        if self._closed and (handle._cancelled or handle in self._ready):
+            # close() ran between the check above and the append, and the
+            # handle will never run (the loop may also have run it and then
+            # been closed: that call succeeded). Refuse the call instead.
+            handle.cancel()
+            raise RuntimeError("Event loop is closed")
         return handle
 
     def time(self) -> float:
