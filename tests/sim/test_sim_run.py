@@ -253,3 +253,28 @@ def test_digest_sees_the_bytes_not_only_their_lengths() -> None:
     two = sim.run(lambda: send(b"bbbb"), seed=1)
     assert one.value == b"aaaa" and two.value == b"bbbb"
     assert one.digest != two.digest
+
+
+def test_a_hypothesis_driven_choice_source_replays_from_its_token() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    class Drawn:
+        def __init__(self, data: Any) -> None:
+            self.data = data
+
+        def choose(self, n: int, label: str) -> int:
+            value: int = self.data.draw(st.integers(0, n - 1), label=label)
+            return value
+
+    @settings(
+        max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(st.data())
+    def check(data: Any) -> None:
+        result = sim.run(_echo_three, choices=Drawn(data), latency=(0.001, 0.5))
+        assert result.value == [b"HELLO 0\n", b"HELLO 1\n", b"HELLO 2\n"]
+        assert "c" in sim.decode_token(result.token)  # the drawn values travel in it
+        assert sim.replay(result.token, _echo_three, latency=(0.001, 0.5)).digest == result.digest
+
+    check()
