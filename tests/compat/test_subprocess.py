@@ -58,14 +58,27 @@ class Env:
         return self.loop.run_until_complete(bounded())
 
 
-@pytest.fixture(params=list(FACTORIES))
-def env(request: pytest.FixtureRequest) -> Iterator[Env]:
-    made = Env(request.param)
+def _env(name: str) -> Iterator[Env]:
+    made = Env(name)
     try:
         yield made
     finally:
         made.loop.run_until_complete(made.loop.shutdown_asyncgens())
         made.loop.close()
+
+
+#: Most tests run on the reference, loop mode on epoll and full mode; the
+#: other readiness backends (their own pidfd handling) run the tests that
+#: move bytes, signal and close (``every_backend``): the rest of the
+#: transport is the same code on all of them.
+@pytest.fixture(params=["asyncio", "loop-epoll", "full-epoll"])
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    yield from _env(request.param)
+
+
+@pytest.fixture(params=list(FACTORIES))
+def every_backend(request: pytest.FixtureRequest) -> Iterator[Env]:
+    yield from _env(request.param)
 
 
 def no_child_left() -> bool:
@@ -80,7 +93,8 @@ def no_child_left() -> bool:
 # -- streams: bytes in, bytes out ------------------------------------------------
 
 
-def test_cat_echoes_byte_exact_with_communicate(env: Env) -> None:
+def test_cat_echoes_byte_exact_with_communicate(every_backend: Env) -> None:
+    env = every_backend
     sp = env.sp
 
     async def main() -> tuple[bytes, Any, int]:
@@ -94,7 +108,8 @@ def test_cat_echoes_byte_exact_with_communicate(env: Env) -> None:
     assert code == 0
 
 
-def test_streaming_with_drain_flow_control(env: Env) -> None:
+def test_streaming_with_drain_flow_control(every_backend: Env) -> None:
+    env = every_backend
     """stdin.drain() pauses while cat is not read; a concurrent reader gets every byte."""
     sp = env.sp
     chunk = 64 * 1024
@@ -157,7 +172,8 @@ def test_devnull_and_no_pipes(env: Env) -> None:
 # -- exit codes, signals, timeouts -----------------------------------------------
 
 
-def test_exit_codes_and_signals(env: Env) -> None:
+def test_exit_codes_and_signals(every_backend: Env) -> None:
+    env = every_backend
     sp = env.sp
 
     async def main() -> list[int]:
@@ -200,7 +216,8 @@ def test_returncode_pid_and_process_lookup_error(env: Env) -> None:
     assert errors == [ProcessLookupError] * 3
 
 
-def test_hanging_child_killed_by_timeout_and_reaped(env: Env) -> None:
+def test_hanging_child_killed_by_timeout_and_reaped(every_backend: Env) -> None:
+    env = every_backend
     sp = env.sp
 
     async def main() -> tuple[bool, int]:
@@ -342,7 +359,8 @@ def test_transport_api_and_callback_order(env: Env) -> None:
     assert "exited" in proto.events
 
 
-def test_close_kills_a_running_child(env: Env) -> None:
+def test_close_kills_a_running_child(every_backend: Env) -> None:
+    env = every_backend
     loop = env.loop
 
     async def main() -> tuple[Any, Any, bool]:
