@@ -121,7 +121,10 @@ def random() -> _random.Random:
 def _encode_token(seed: Any, mode: str, values: list[int] | None, digest: str) -> str:
     doc: dict[str, Any] = {"s": seed, "m": mode, "d": digest[:16]}
     if values is not None:
-        doc["c"] = values
+        end = len(values)
+        while end and not values[end - 1]:
+            end -= 1  # ReplayChoices answers 0 past the end: trailing zeros are implied
+        doc["c"] = values[:end]
     raw = zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 9)
     return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
