@@ -28,17 +28,28 @@ import pytest
 
 import sansloop
 import sansloop.compat
+from sansloop.backends.children import ChildReaper
+from sansloop.backends.epoll import EpollBackend
 from sansloop.compat import subprocess as compat_subprocess
 
 MiB = 1024 * 1024
 DATA = random.Random(7).randbytes(3 * MiB + 123)
 PY = sys.executable
 
+
+class ThreadReapingEpoll(EpollBackend):
+    """epoll, but children reaped by waiter threads (the non-pidfd mechanism)."""
+
+    def _make_child_reaper(self) -> ChildReaper:
+        return ChildReaper(use_pidfd=False)
+
+
 FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
     "loop-epoll": lambda: sansloop.new_event_loop("epoll"),
     "loop-poll": lambda: sansloop.new_event_loop("poll"),
     "loop-selectors": lambda: sansloop.new_event_loop("selectors"),
+    "loop-thread-reaper": lambda: sansloop.new_event_loop(ThreadReapingEpoll()),
     "full-epoll": sansloop.compat.new_event_loop,
 }
 
@@ -68,9 +79,9 @@ def _env(name: str) -> Iterator[Env]:
 
 
 #: Most tests run on the reference, loop mode on epoll and full mode; the
-#: other readiness backends (their own pidfd handling) run the tests that
-#: move bytes, signal and close (``every_backend``): the rest of the
-#: transport is the same code on all of them.
+#: other readiness backends (their own pidfd handling) and the waiter-thread
+#: reaper run the tests that move bytes, signal and close (``every_backend``):
+#: the rest of the transport is the same code on all of them.
 @pytest.fixture(params=["asyncio", "loop-epoll", "full-epoll"])
 def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     yield from _env(request.param)
