@@ -151,10 +151,6 @@ def _public_attributes(cls: type) -> list[str]:
 _SUBPROCESS_METHODS = ("subprocess_exec", "subprocess_shell")
 
 
-def _params(names: list[str]) -> list[Any]:
-    return list(names)
-
-
 NAMES = list(asyncio.__all__)
 IDENTICAL = [n for n in NAMES if _is_shared_by_identity(getattr(asyncio, n))]
 OURS = [n for n in NAMES if n not in IDENTICAL]
@@ -174,7 +170,7 @@ def star_imported() -> dict[str, Any]:
     return scope
 
 
-@pytest.mark.parametrize("name", _params(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_exported(name, star_imported):
     assert name in sansloop.compat.__all__
     assert star_imported.get(name) is _ours(name)
@@ -186,7 +182,7 @@ def test_exports_nothing_else():
     assert set(exported) - set(asyncio.__all__) == set()
 
 
-@pytest.mark.parametrize("name", _params(IDENTICAL))
+@pytest.mark.parametrize("name", IDENTICAL)
 def test_stdlib_classes_are_shared_by_identity(name):
     assert _ours(name) is getattr(asyncio, name)
 
@@ -217,7 +213,7 @@ def _class_mismatches(name: str, ours: type, methods: list[str] | None = None) -
     return problems
 
 
-@pytest.mark.parametrize("name", _params(OURS))
+@pytest.mark.parametrize("name", OURS)
 def test_signature_matches(name):
     theirs = getattr(asyncio, name)
     ours = _ours(name)
