@@ -604,9 +604,13 @@ class ChaosBackend(Backend):
         """As the inner backend."""
         return self.inner.signal_channel()
 
+    def spawn_child(self, args: Any, **kwargs: Any) -> Any:
+        """As the inner backend."""
+        return self.inner.spawn_child(args, **kwargs)
+
     def watch_child(self, pid: int, callback: Callable[[int, int | None], object]) -> None:
         """As the inner backend."""
-        self.inner.watch_child(pid, callback)  # type: ignore[attr-defined]
+        self.inner.watch_child(pid, callback)
 
     def statistics(self) -> dict[str, Any]:
         """The inner backend's counts plus ``faults`` (by kind) and ``resets``."""

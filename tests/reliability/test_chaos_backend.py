@@ -251,3 +251,27 @@ def test_pipes_carry_every_byte_through_faults(seed: int) -> None:
         loop.close()
     assert got == data
     assert backend.counts["short_write"] + backend.counts["short_read"] > 0, dict(backend.counts)
+
+
+def test_every_backend_method_is_the_inner_backends_or_faulted() -> None:
+    """A method added to the Backend interface must be delegated, not inherited."""
+    from sansloop.backends.base import Backend
+
+    public = {name for name in vars(Backend) if not name.startswith("_")}
+    own = set(vars(ChaosBackend))
+    assert public - {"name", "time", "clock_resolution"} <= own
+
+
+def test_children_are_spawned_and_watched_by_the_inner_backend() -> None:
+    backend = chaos(3, eagain=0.3, short_read=0.3)
+    loop = EventLoop(backend)
+
+    async def main() -> tuple[int | None, bytes]:
+        proc = await asyncio.create_subprocess_exec("printf", "ok", stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        return proc.returncode, out
+
+    try:
+        assert loop.run_until_complete(main()) == (0, b"ok")
+    finally:
+        loop.close()
