@@ -339,10 +339,16 @@ class SubprocessTransport(asyncio.SubprocessTransport):
     def _process_exited(self, returncode: int | None) -> None:
         if self._returncode is not None:
             return  # a second report (the backend and a legacy watcher both saw it)
+        proc = self._proc
+        stolen = returncode is None and proc is not None and proc.returncode is None
+        if stolen and self._legacy_watcher is not None:
+            # The backend found the status taken, and a watcher that reaps with
+            # waitpid(-1) is still due to report this child: it took it (as on
+            # asyncio, that watcher's report is the one to wait for).
+            return
         watcher, self._legacy_watcher = self._legacy_watcher, None
         if watcher is not None:
             watcher.remove_child_handler(self._pid)  # it need not report now
-        proc = self._proc
         if returncode is None:
             # Someone else collected the status (the caller's Popen.wait()).
             returncode = proc.returncode if proc is not None else None
