@@ -4,11 +4,11 @@ Contract: ``SelectorEventLoop(selector=None)`` (and ``EventLoop``, which is the
 same class, as ``asyncio.EventLoop`` is ``SelectorEventLoop`` on Unix) takes
 asyncio's constructor arguments and makes a sansloop ``EventLoop`` in full
 mode: with no selector, on the platform's default backend (epoll on Linux);
-with a selector (a ``selectors.BaseSelector`` or an object shaped like one), on
-the selectors backend driving that very selector. ``new_event_loop()``, ``DefaultEventLoopPolicy`` and ``Runner``
-without a factory make instances of this class, so ``isinstance(loop,
-sansloop.compat.SelectorEventLoop)`` holds for the loops they give, as it does
-for asyncio's.
+with a selector (a ``selectors.BaseSelector`` or an object shaped like one),
+on the selectors backend driving that very selector. ``new_event_loop()``,
+``DefaultEventLoopPolicy`` and ``Runner`` without a factory make instances of
+this class, so ``isinstance(loop, sansloop.compat.SelectorEventLoop)`` holds
+for the loops they give, as it does for asyncio's.
 
 To choose a backend or loop mode, use ``sansloop.EventLoop(backend, mode=...)``
 (``sansloop.compat.loop.EventLoop``), the base class of this one.

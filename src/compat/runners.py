@@ -5,9 +5,8 @@ Contract (asyncio 3.11-3.13 behaviour):
   first use: by *loop_factory* if given, else a full-mode sansloop loop
   (``sansloop.compat.SelectorEventLoop()``) -- or, when a non-default event
   loop policy is installed, that policy's ``new_event_loop()``, as asyncio's
-  Runner does. A
-  loop made without a factory is also set as the thread's current loop
-  (``asyncio.set_event_loop``) for the Runner's lifetime.
+  Runner does. A loop made without a factory is also set as the thread's
+  current loop (``asyncio.set_event_loop``) for the Runner's lifetime.
 - ``Runner.run(coro, *, context=None)`` runs *coro* as the main task to
   completion (ValueError for a non-coroutine, RuntimeError inside a running
   loop or after ``close()``). In the main thread, while the default SIGINT
