@@ -10,7 +10,12 @@
   sends a secret: the victim's peer gets every byte, the spy gets none, and
   the victim's transport is intact. Repeated 200 times over seeded steps.
 
-Both run on each sansloop mode; stdlib asyncio is the reference cell.
+- Churn: connect/close cycles (open_connection, then close both ends),
+  open_connection cancelled after a seeded number of steps, and server
+  start/stop cycles: fd delta 0 after each. CI runs 1,000 / 500 / 200;
+  ``SANSLOOP_RELIABILITY=long`` runs the issue's 10,000 / 2,000 / 1,000.
+
+All run on each sansloop mode; stdlib asyncio is the reference cell.
 """
 
 from __future__ import annotations
@@ -20,11 +25,17 @@ import os
 import random
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import sansloop
 from sansloop.compat.loop import EventLoop
+
+LONG = os.environ.get("SANSLOOP_RELIABILITY", "") == "long"
+CONNECT_CLOSE = 10_000 if LONG else 1_000
+CANCELLED_OPENS = 2_000 if LONG else 500
+SERVER_CYCLES = 1_000 if LONG else 200
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
@@ -150,3 +161,98 @@ def test_fd_reuse_victim_gets_every_byte_and_the_spy_none(kind: str) -> None:
     assert fd_count() == before
     # The fd number was really reused, so the stale close had a victim to hit.
     assert reused > 0
+
+
+def run_counting_fds(kind: str, main: Callable[[], Any]) -> None:
+    before = fd_count()
+    loop = LOOPS[kind]()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert fd_count() == before
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_connect_close_churn_leaves_no_fd(kind: str) -> None:
+    async def main() -> None:
+        closed: list[int] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # until the client closes
+            writer.close()
+            await writer.wait_closed()
+            closed.append(1)
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=200)
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(CONNECT_CLOSE // 100):
+            pairs = await asyncio.gather(
+                *(asyncio.open_connection("127.0.0.1", port) for _ in range(100))
+            )
+            for _, writer in pairs:
+                writer.close()
+            await asyncio.gather(*(writer.wait_closed() for _, writer in pairs))
+        while len(closed) < CONNECT_CLOSE:
+            await asyncio.sleep(0.001)
+        server.close()
+        await server.wait_closed()
+
+    run_counting_fds(kind, main)
+
+
+# Not strict: whether an accepted connection is caught mid-way depends on
+# accept timing (it leaked one fd in every run on 3.11.7, 3.12.1 and 3.13.0).
+ASYNCIO_LEAKS_ACCEPTED = pytest.mark.xfail(
+    strict=False,
+    reason="asyncio 3.11-3.13 leave an accepted connection whose client was cancelled "
+    "mid-connect to the GC (an unclosed socket and transport after loop.close())",
+)
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_cancelled_open_connection_churn_leaves_no_fd(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "asyncio":
+        request.applymarker(ASYNCIO_LEAKS_ACCEPTED)
+    rng = random.Random(2000)
+
+    async def main() -> None:
+        server = await asyncio.start_server(
+            lambda r, w: w.close(), "127.0.0.1", 0, backlog=CANCELLED_OPENS
+        )
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(CANCELLED_OPENS):
+            task = asyncio.ensure_future(asyncio.open_connection("127.0.0.1", port))
+            for _ in range(rng.randrange(4)):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                _, writer = await task
+            except asyncio.CancelledError:
+                continue
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except ConnectionError:
+                pass
+        server.close()
+        await server.wait_closed()
+
+    run_counting_fds(kind, main)
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_server_start_stop_cycles_leave_no_fd(kind: str) -> None:
+    async def main() -> None:
+        for _ in range(SERVER_CYCLES):
+            server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            server.close()
+            await server.wait_closed()
+
+    run_counting_fds(kind, main)
