@@ -459,9 +459,9 @@ class SSLTransport(asyncio.Transport):
         machine = self._machine
         lower = self._lower
         if machine.buffered_ciphertext:
-            if machine.state is State.FAILED:
-                # What OpenSSL made while failing (an alert) is not sent,
-                # as under asyncio: the connection is dropped as it stands.
+            if machine.state is State.FAILED or self._fatal_exc is not None:
+                # What OpenSSL made while failing (an alert), or after we
+                # dropped the connection, is not sent (asyncio neither).
                 machine.data_to_send()
             elif lower is not None and not self._lower_paused:
                 lower.write(machine.data_to_send())
