@@ -36,10 +36,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 ENABLED = os.environ.get("SANSLOOP_PACKAGING_TESTS") == "1"
 
-tier = pytest.mark.skipif(
+_skip_unless_enabled = pytest.mark.skipif(
     not ENABLED,
     reason="the packaging tier: SANSLOOP_PACKAGING_TESTS=1 runs it (.ci/run does)",
 )
+# A build plus a venv and a pip install: about 10 s each here, several times
+# that on a loaded machine, so more than the suite's 60 s per test.
+_long = pytest.mark.timeout(600)
+
+
+def tier(test):  # type: ignore[no-untyped-def]
+    """The packaging tier's marks: skipped unless enabled, a long timeout."""
+    return _skip_unless_enabled(_long(test))
 
 
 def _declared_packages() -> set[str]:
