@@ -536,8 +536,8 @@ class SSLTransport(asyncio.Transport):
     # -- receiving -----------------------------------------------------------
 
     def is_reading(self) -> bool:
-        """True unless pause_reading() was called (or the connection is closing)."""
-        return not self._reading_paused and not self._closed
+        """True unless pause_reading() was called (as asyncio: closing does not change it)."""
+        return not self._reading_paused
 
     def pause_reading(self) -> None:
         """Deliver nothing until resume_reading(); the network is not read meanwhile."""
