@@ -20,8 +20,9 @@ Where the faults are made
     socket handed to ``create_connection(sock=...)``) are untouched unless
     wrapped with :meth:`ChaosBackend.adopt`.
 
-The faults, each the kernel's own (and only on non-blocking fds: a blocking
-call never sees EAGAIN, and Python retries EINTR itself, PEP 475)
+The faults, each the kernel's own (all but ``reset`` only on non-blocking
+fds: a blocking call never sees EAGAIN, and Python retries EINTR itself,
+PEP 475; a reset reaches blocking sockets too, as a real RST does)
     ``eagain``       recv/send/sendmsg/accept/read/write raise BlockingIOError
                      (EAGAIN) without touching the fd; connect is started and
                      then reported "in progress" (EINPROGRESS), which it may be.
