@@ -907,3 +907,19 @@ def test_truncation_is_recorded(loop: Any, server_ctx: ssl.SSLContext) -> None:
         await close_server(server)
 
     run(loop, main())
+
+
+@pytest.mark.parametrize("backend", ["epoll", "poll", "selectors"])
+@pytest.mark.parametrize("mode", ["loop", "full"])
+def test_every_backend(
+    backend: str, mode: str, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """The TLS transport only uses the socket transport: any backend carries it."""
+    from sansloop.backends import get_backend
+    from sansloop.compat.loop import EventLoop
+
+    loop = EventLoop(get_backend(backend), mode=mode)
+    try:
+        test_streams_over_tls(loop, server_ctx, client_ctx)
+    finally:
+        loop.close()
