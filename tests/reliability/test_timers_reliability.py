@@ -93,3 +93,56 @@ def test_timer_lateness_p99_within_5_ms_on_an_idle_machine() -> None:
     finally:
         loop.close()
     assert p99(late) <= 0.005, (p99(late), max(late))
+
+
+@pytest.mark.skipif(not LONG, reason="long tier: needs an idle machine (SANSLOOP_RELIABILITY=long)")
+def test_timer_lateness_p99_within_20_ms_under_a_100_connection_echo_load() -> None:
+    loop = EventLoop(sansloop.get_backend("epoll"))
+    late: list[float] = []
+
+    async def main() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stop = asyncio.Event()
+
+        async def client() -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            while not stop.is_set():
+                writer.write(bytes(4096))
+                await writer.drain()
+                await reader.readexactly(4096)
+            writer.close()
+            await writer.wait_closed()
+
+        clients = [asyncio.ensure_future(client()) for _ in range(100)]
+        await asyncio.sleep(0.1)  # the load is running
+        rng = random.Random(3)
+        start = loop.time()
+        done = loop.create_future()
+
+        def fired(when: float) -> None:
+            late.append(loop.time() - when)
+            if len(late) == 10_000 and not done.done():
+                done.set_result(None)
+
+        for _ in range(10_000):
+            when = start + rng.random() * 0.5
+            loop.call_at(when, fired, when)
+        await done
+        stop.set()
+        await asyncio.gather(*clients)
+        server.close()
+        await server.wait_closed()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert min(late) >= -loop.backend.clock_resolution
+    assert p99(late) <= 0.020, (p99(late), max(late))
