@@ -11,9 +11,11 @@
   the victim's transport is intact. Repeated 200 times over seeded steps.
 
 - Churn: connect/close cycles (open_connection, then close both ends),
-  open_connection cancelled after a seeded number of steps, and server
-  start/stop cycles: fd delta 0 after each. CI runs 1,000 / 500 / 200;
-  ``SANSLOOP_RELIABILITY=long`` runs the issue's 10,000 / 2,000 / 1,000.
+  open_connection cancelled after a seeded number of steps, server
+  start/stop cycles, and subprocess spawns (half of them of a missing
+  program): fd delta 0 after each, no child left. CI runs 1,000 / 500 / 200
+  / 100; ``SANSLOOP_RELIABILITY=long`` runs the issue's 10,000 / 2,000 /
+  1,000 / 1,000.
 
 All run on each sansloop mode; stdlib asyncio is the reference cell.
 """
@@ -30,12 +32,14 @@ from typing import Any
 import pytest
 
 import sansloop
+import sansloop.compat
 from sansloop.compat.loop import EventLoop
 
 LONG = os.environ.get("SANSLOOP_RELIABILITY", "") == "long"
 CONNECT_CLOSE = 10_000 if LONG else 1_000
 CANCELLED_OPENS = 2_000 if LONG else 500
 SERVER_CYCLES = 1_000 if LONG else 200
+SPAWNS = 1_000 if LONG else 100
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
@@ -254,5 +258,28 @@ def test_server_start_stop_cycles_leave_no_fd(kind: str) -> None:
             await writer.wait_closed()
             server.close()
             await server.wait_closed()
+
+    run_counting_fds(kind, main)
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_subprocess_spawns_half_failing_leave_no_fd(kind: str) -> None:
+    api = sansloop.compat if kind == "sansloop-full" else asyncio
+
+    async def main() -> None:
+        outcomes = {"ran": 0, "missing": 0}
+        for i in range(SPAWNS):
+            program = "true" if i % 2 else "/nonexistent/sansloop-no-such-program"
+            try:
+                proc = await api.create_subprocess_exec(
+                    program, stdin=api.subprocess.PIPE, stdout=api.subprocess.PIPE
+                )
+            except FileNotFoundError:
+                outcomes["missing"] += 1
+                continue
+            await proc.communicate()
+            assert proc.returncode == 0
+            outcomes["ran"] += 1
+        assert outcomes == {"ran": SPAWNS // 2, "missing": SPAWNS // 2}
 
     run_counting_fds(kind, main)
