@@ -10,7 +10,9 @@ the tests (3.11, 3.12 or 3.13), never from a list kept by hand:
   with ours);
 - every other function has asyncio's signature, and every other class has
   asyncio's ``__init__`` and public methods with asyncio's signatures
-  (parameter names, kinds, order and defaults; annotations are ignored).
+  (parameter names, kinds, order and defaults; annotations are ignored);
+- ``sansloop.compat.subprocess`` has ``asyncio.subprocess``'s names, constants
+  and signatures (programs reach it as ``asyncio.subprocess.PIPE``).
 
 Signatures "match" when a call valid for asyncio's is valid for ours and binds
 the same way: every parameter of asyncio's is there, in the same position,
@@ -187,9 +189,11 @@ def test_stdlib_classes_are_shared_by_identity(name):
     assert _ours(name) is getattr(asyncio, name)
 
 
-def _class_mismatches(name: str, ours: type, methods: list[str] | None = None) -> list[str]:
-    """Missing public attributes and signature mismatches of class *name*."""
-    theirs = getattr(asyncio, name)
+def _class_mismatches(
+    name: str, ours: type, methods: list[str] | None = None, module: Any = asyncio
+) -> list[str]:
+    """Missing public attributes and signature mismatches of class *name* of *module*."""
+    theirs = getattr(module, name)
     reference = _PY_TWINS.get(name) or theirs
     methods_from = _METHODS_FROM.get(name, reference)
     problems = []
@@ -238,6 +242,28 @@ def test_signature_matches(name):
 @pytest.mark.parametrize("name", LOOP_CLASSES)
 def test_loop_subprocess_method_signatures(name, method):
     assert _class_mismatches(name, _ours(name), [method]) == []
+
+
+# asyncio.subprocess is reached as an attribute of asyncio (asyncio.subprocess.PIPE)
+_SUBPROCESS_NAMES = sorted(
+    set(asyncio.subprocess.__all__) | {"PIPE", "STDOUT", "DEVNULL", "Process"}
+)
+
+
+@pytest.mark.parametrize("name", _SUBPROCESS_NAMES)
+def test_subprocess_module_matches(name):
+    import asyncio.subprocess as theirs_module
+
+    ours_module = sansloop.compat.subprocess
+    assert sorted(ours_module.__all__) == sorted(theirs_module.__all__)
+    theirs = getattr(theirs_module, name)
+    ours = getattr(ours_module, name)
+    if inspect.isclass(theirs):
+        assert _class_mismatches(name, ours, module=theirs_module) == []
+    elif callable(theirs):
+        assert signature_mismatches(inspect.signature(theirs), inspect.signature(ours), {}) == []
+    else:
+        assert ours == theirs
 
 
 # -- the checker itself can fail ---------------------------------------------
