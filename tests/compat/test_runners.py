@@ -438,3 +438,25 @@ def test_sigint_goes_through_the_loops_signal_channel():
     assert installed == ([signal.SIGINT], True, True)
     assert after_run == ({}, True)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("mode", ["loop", "full"])
+def test_a_simulated_ctrl_c_is_taken_as_a_real_one(mode):
+    # Through the loop's signal channel, the simulated backend's SIGINT
+    # reaches Runner as a real one would: at its virtual time, deterministically.
+    import sansloop.sim
+
+    seen = []
+
+    async def main(backend):
+        backend.send_signal(signal.SIGINT, at=backend.time() + 5)
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            seen.append(backend.time())
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        sansloop.sim.run(main, seed=1, mode=mode)
+    assert seen == [5.0]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
