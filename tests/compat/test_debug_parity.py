@@ -370,6 +370,57 @@ def test_error_in_a_callback_reports_where_the_handle_was_made(flavour):
     assert ours == theirs
 
 
+# -- connections -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", OURS)
+def test_connection_lifecycle_debug_records(flavour):
+    transport_names = re.compile(r"<_?(?:Selector)?SocketTransport\b")
+    port = re.compile(r":\d+\b|, \d{4,5}\)")
+
+    def program(make):
+        loop = debug_loop(make)
+        # a lookup slower than this is logged at INFO, not DEBUG: keep the
+        # level independent of how loaded the machine is
+        loop.slow_callback_duration = 3600.0
+        with observed(logging.DEBUG) as (records, _):
+            try:
+
+                async def main():
+                    await loop.getaddrinfo("localhost", 80, type=1)
+                    server = await loop.create_server(asyncio.Protocol, "localhost", 0)
+                    port = server.sockets[0].getsockname()[1]
+                    transport, _ = await loop.create_connection(asyncio.Protocol, "localhost", port)
+                    transport.close()
+                    server.close()
+
+                loop.run_until_complete(main())
+            finally:
+                loop.close()
+        shapes = []
+        for record in records.records:
+            logger, level, line, keys, exc = _shape(record)
+            line = port.sub(":PORT", transport_names.sub("<TRANSPORT", line))
+            line = re.sub(r" mode=\w+ backend=\w+", "", line)  # our loop's repr says more
+            shapes.append((logger, level, line.split(": (<TRANSPORT")[0], keys, exc))
+        return shapes
+
+    theirs, ours = on_every_flavour(program, flavour)
+    assert [line.split(" ")[0] for _, _, line, _, _ in theirs] == [
+        "Get",
+        "Getting",
+        "Get",
+        "Getting",
+        "<Server",
+        "Get",
+        "Getting",
+        "<Server",
+        "<asyncio.TransportSocket",
+        "Close",
+    ]
+    assert ours == theirs
+
+
 # -- threads -------------------------------------------------------------------------
 
 
