@@ -14,7 +14,8 @@ Covered: the three ways to turn debug mode on (``set_debug``,
 never-awaited coroutines; never-retrieved exceptions of futures and tasks;
 pending tasks destroyed; unclosed loops, transports and stream writers
 (ResourceWarning); slow callbacks (``slow_callback_duration``); an error in a
-callback; non-thread-safe calls from another thread.
+callback; non-thread-safe calls from another thread; the debug records of a
+connection's life (address lookups, serving, accepting, connecting, closing).
 """
 
 from __future__ import annotations
