@@ -149,14 +149,9 @@ def _public_attributes(cls: type) -> list[str]:
     return [name for name in dir(cls) if not name.startswith("_")]
 
 
-# The loop's subprocess methods are checked on their own (below).
-_SUBPROCESS_METHODS = ("subprocess_exec", "subprocess_shell")
-
-
 NAMES = list(asyncio.__all__)
 IDENTICAL = [n for n in NAMES if _is_shared_by_identity(getattr(asyncio, n))]
 OURS = [n for n in NAMES if n not in IDENTICAL]
-LOOP_CLASSES = [n for n in OURS if n.endswith("EventLoop") and not n.startswith("Abstract")]
 
 
 def _ours(name: str) -> Any:
@@ -189,21 +184,15 @@ def test_stdlib_classes_are_shared_by_identity(name):
     assert _ours(name) is getattr(asyncio, name)
 
 
-def _class_mismatches(
-    name: str, ours: type, methods: list[str] | None = None, module: Any = asyncio
-) -> list[str]:
+def _class_mismatches(name: str, ours: type, module: Any = asyncio) -> list[str]:
     """Missing public attributes and signature mismatches of class *name* of *module*."""
     theirs = getattr(module, name)
     reference = _PY_TWINS.get(name) or theirs
     methods_from = _METHODS_FROM.get(name, reference)
-    problems = []
-    if methods is None:
-        missing = set(_public_attributes(reference)) - set(dir(ours))
-        problems += [f"{name}.{attr} missing" for attr in sorted(missing)]
-        methods = [m for m in _public_callables(reference) if m not in _SUBPROCESS_METHODS]
-    for method in methods:
-        if not hasattr(ours, method):
-            problems.append(f"{name}.{method} missing")
+    missing = set(_public_attributes(reference)) - set(dir(ours))
+    problems = [f"{name}.{attr} missing" for attr in sorted(missing)]
+    for method in _public_callables(reference):
+        if method in missing:
             continue
         their_sig = _signature(getattr(reference if method == "__init__" else methods_from, method))
         if their_sig is None:
@@ -236,12 +225,6 @@ def test_signature_matches(name):
     else:
         assert ours == theirs
     assert problems == []
-
-
-@pytest.mark.parametrize("method", _SUBPROCESS_METHODS)
-@pytest.mark.parametrize("name", LOOP_CLASSES)
-def test_loop_subprocess_method_signatures(name, method):
-    assert _class_mismatches(name, _ours(name), [method]) == []
 
 
 # asyncio.subprocess is reached as an attribute of asyncio (asyncio.subprocess.PIPE)
