@@ -39,8 +39,37 @@ COMPACT_MIN_TIMERS = 100
 BULK_RELEASE_MIN = 32
 #: ... which it does once it has popped 1/BULK_RELEASE_DIVISOR of the heap.
 BULK_RELEASE_DIVISOR = 16
+#: ... and only if at least 1/BULK_RELEASE_DUE_DIVISOR of the heap is due: the
+#: partition costs two passes over the whole heap, popping ~log2(n) per timer.
+BULK_RELEASE_DUE_DIVISOR = 2
 #: Rebuild the heap when more than this fraction of it is cancelled timers.
 COMPACT_CANCELLED_FRACTION = 0.5
+
+
+def _due_at_least(
+    timers: list[tuple[float, int, TimerHandle]], deadline: float, count: int
+) -> bool:
+    """Whether at least *count* heap entries are due before *deadline*.
+
+    The due entries of a heap form a subtree at its root (a parent is never
+    later than its children), so a walk of that subtree finds them, and stops
+    after *count*: the cost is O(min(due, count)), never a pass over the heap.
+    """
+    size = len(timers)
+    stack = [0]
+    found = 0
+    while stack:
+        i = stack.pop()
+        if timers[i][0] < deadline:
+            found += 1
+            if found >= count:
+                return True
+            child = 2 * i + 1
+            if child < size:
+                stack.append(child)
+                if child + 1 < size:
+                    stack.append(child + 1)
+    return False
 
 
 class Scheduler:
@@ -98,12 +127,17 @@ class Scheduler:
         timers = self._timers
         ready = self.ready
         popped = 0
+        # Consider a bulk release once, after popping 1/BULK_RELEASE_DIVISOR of the heap.
+        check_at = max(BULK_RELEASE_MIN, -(-len(timers) // BULK_RELEASE_DIVISOR))
         while timers and timers[0][0] < deadline:
-            if popped >= BULK_RELEASE_MIN and popped * BULK_RELEASE_DIVISOR >= len(timers):
-                # Much of the heap is due at once (a burst of equal timeouts, or
-                # a loop that was busy): one partition and one sort beat popping.
-                self._release_bulk(deadline)
-                return
+            if popped == check_at:
+                if _due_at_least(timers, deadline, len(timers) // BULK_RELEASE_DUE_DIVISOR):
+                    # Much of the heap is due at once (a burst of equal timeouts,
+                    # or a loop that was busy): one partition and one sort beat
+                    # popping. With few due among many pending, popping is cheaper
+                    # than two passes over the whole heap.
+                    self._release_bulk(deadline)
+                    return
             timer = heapq.heappop(timers)[2]
             popped += 1
             timer._scheduled = False
