@@ -145,6 +145,7 @@ async def _with_idle(aio: Any, idle: int, work: Any) -> Any:
     finally:
         holder.stdin.close()  # type: ignore[union-attr]
         holder.wait(timeout=30)
+        holder.stdout.close()  # type: ignore[union-attr]
         for transport in state["transports"]:
             transport.abort()
         server.close()
