@@ -73,6 +73,10 @@ SCHEDULE_LABELS: tuple[str, ...] = (
 DEFAULT_MAX_DRAWS = 2000
 
 
+#: integers(0, n - 1) by n, made once
+_RANGES: dict[int, st.SearchStrategy[int]] = {}
+
+
 def _matches(label: str, families: Sequence[str]) -> bool:
     return any(label == f or label.startswith(f if f.endswith(".") else f + ".") for f in families)
 
@@ -126,8 +130,11 @@ class HypothesisChoices:
             and (self._wanted is None or self._wanted(label))
         ):
             self.drawn += 1
+            strategy = _RANGES.get(n)
+            if strategy is None:
+                strategy = _RANGES[n] = st.integers(min_value=0, max_value=n - 1)
             try:
-                value = self._draw(st.integers(min_value=0, max_value=n - 1))
+                value = self._draw(strategy)
             except StopTest as stop:
                 # Raised inside the loop (a callback, a socket call) it would
                 # be taken for the program's error; the run goes on calmly and

@@ -40,7 +40,7 @@ class Account:
             self.a -= n
             try:
                 await asyncio.sleep(0)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.001)
             except asyncio.CancelledError:
                 if careful:
                     self.a += n  # give it back

@@ -76,6 +76,8 @@ def _derandomized(test: Any) -> None:
         test._hypothesis_internal_use_settings = page_settings
 
 
+# a few seconds of CPU; far more wall time on a loaded 2-core machine
+@pytest.mark.timeout(240)
 def test_hypothesis_finds_shrinks_and_replays_the_stale_cache() -> None:
     tutorial = _tutorial()
     test = tutorial.test_the_cache_agrees_with_the_service
@@ -98,6 +100,7 @@ def test_hypothesis_finds_shrinks_and_replays_the_stale_cache() -> None:
         sim.replay(token, tutorial.scenario)
 
 
+@pytest.mark.timeout(240)
 def test_the_fixed_cache_passes() -> None:
     tutorial = _tutorial()
     tutorial.Cache = tutorial.FixedCache  # the scenario looks Cache up when it runs
