@@ -459,12 +459,12 @@ class EventLoop(
         # deque.append is atomic; the wakeup is a flag, so a flood costs one write.
         self._ready.append(handle)
         self._backend.wakeup()
-        if self._closed and (handle._cancelled or handle in self._ready):
-            # close() ran between the check above and the append, and the
-            # handle will never run (the loop may also have run it and then
-            # been closed: that call succeeded). Refuse the call instead.
+        if self._closed and not handle._cancelled and handle in self._ready:
+            # close() ran between the check above and the append: the handle
+            # will never run. It is cancelled, visibly, rather than left
+            # neither run nor cancelled; not raised, because asyncio accepts
+            # a call in this window and executor threads must not crash on it.
             handle.cancel()
-            raise RuntimeError("Event loop is closed")
         return handle
 
     def time(self) -> float:
