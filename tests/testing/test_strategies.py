@@ -120,3 +120,28 @@ def test_a_failure_shrinks_to_few_unusual_decisions() -> None:
 def test_data_draw_works_as_the_draw(data: Any) -> None:
     source = HypothesisChoices(data.draw)
     assert 0 <= source.choose(3, "poll.order") < 3
+
+
+def test_worlds_with_faults_draw_a_plan_and_shrink_it() -> None:
+    """A program that fails when any fault is planned shrinks to a one-fault plan."""
+    plans: list[Any] = []
+
+    async def main(backend: Any) -> int:
+        plans.append(backend.faults)
+        return len(backend.faults)
+
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @given(worlds(faults=True, hosts={"db": "10.0.0.2"}, horizon=10))
+    def test(world: Any) -> None:
+        assert world.run(main).value == 0, "a fault was planned"
+
+    with pytest.raises(AssertionError, match="a fault was planned"):
+        test()
+    assert len(plans[-1]) in (1, 2)  # one fault (a partition or crash also heals)
+
+
+@settings(max_examples=10, deadline=None, database=None)
+@given(worlds(schedule=False))
+def test_a_world_without_schedule_or_faults_is_calm(world: Any) -> None:
+    world.run(_echo_twice)
+    assert world.unusual == 0
