@@ -88,6 +88,7 @@ def share_current_task_table(table: dict[Any, Any]) -> None:
     _current_tasks = table
     taskregistry._current_tasks = table
 
+
 _T = TypeVar("_T")
 
 # 3.12 stopped accepting plain generators as coroutines.
