@@ -14,6 +14,7 @@ Checked, as the tutorial claims:
 
 from __future__ import annotations
 
+import linecache
 import re
 import types
 from pathlib import Path
@@ -37,7 +38,11 @@ def _blocks(tag: str) -> str:
 def _tutorial() -> types.ModuleType:
     module = types.ModuleType("tutorial")
     code = _blocks("app") + "\n" + _blocks("test") + "\n" + _blocks("fix")
-    exec(compile(code, str(PAGE), "exec"), module.__dict__)
+    # A source of its own in linecache, so that tracebacks and inspect (which
+    # hypothesis uses) read the tutorial's code, not the markdown around it.
+    filename = "<tutorial from docs/simulation.md>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    exec(compile(code, filename, "exec"), module.__dict__)
     return module
 
 
