@@ -111,6 +111,12 @@ class Handle:
             self._loop.call_exception_handler(context)
             # Break the cycle frame -> context -> exception -> traceback -> frame.
             context = None  # type: ignore[assignment]
+        finally:
+            # A coroutine that ended in an exception keeps this frame as its
+            # f_back, and this frame would keep the handle, hence the task:
+            # a task whose exception nobody retrieved would then be reported
+            # at the next gc pass instead of at once (CPython gh-96704 tests).
+            del self
 
 
 class TimerHandle(Handle):
