@@ -328,6 +328,13 @@ class SubprocessTransport(asyncio.SubprocessTransport):
     def _child_reaped(self, pid: int, returncode: int | None) -> None:
         # The backend calls this from any thread (or from inside its poll):
         # hand over, and skip one iteration as asyncio does.
+        proc = self._proc
+        if returncode is not None and proc is not None and proc.returncode is None:
+            # Tell the Popen at once, whatever the thread: a Popen that thinks
+            # its child still runs calls waitpid() on that pid again when it
+            # is polled or collected (subprocess._cleanup), and once the pid
+            # is reused (pid_max may be 32768) it takes another child's status.
+            proc.returncode = returncode
         loop = self._loop
         if loop is None:
             return
