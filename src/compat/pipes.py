@@ -59,7 +59,7 @@ from typing import Any
 
 from ..core.flowcontrol import WriteFlowControl
 from .errors import logger
-from .transports import LOG_THRESHOLD_FOR_CONNLOST_WRITES, signal_protocol
+from .transports import LOG_THRESHOLD_FOR_CONNLOST_WRITES, WriteBufferLimits, signal_protocol
 
 __all__ = ["PipeOps", "ReadPipeTransport", "WritePipeTransport"]
 
@@ -146,6 +146,31 @@ class _PipeTransportBase:
 
     def _state_words(self) -> list[str]:
         return []
+
+    @staticmethod
+    def _expected_error(exc: BaseException) -> bool:
+        """True for an error that only means "the other end is gone" (logged in debug only).
+
+        For a reader, EIO: what a pty's reader gets once the other side is gone.
+        """
+        return isinstance(exc, OSError) and exc.errno == errno.EIO
+
+    def _fatal_error(
+        self, exc: BaseException, message: str = "Fatal error on pipe transport"
+    ) -> None:
+        if self._expected_error(exc):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,  # type: ignore[attr-defined]
+                }
+            )
+        self._close(exc)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         info = [type(self).__name__]
@@ -267,25 +292,8 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         self._stop_watching()
         self._schedule_connection_lost(exc)
 
-    def _fatal_error(
-        self, exc: BaseException, message: str = "Fatal error on pipe transport"
-    ) -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._close(exc)
 
-
-class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
+class WritePipeTransport(WriteBufferLimits, _PipeTransportBase, asyncio.WriteTransport):
     """The write end of a pipe, a pty or a socket, as an asyncio.WriteTransport."""
 
     def __init__(
@@ -325,26 +333,7 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
             logger.info("%r was closed by peer", self)
         self._close(BrokenPipeError() if self._buffer else None)
 
-    # -- flow control --------------------------------------------------------
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes buffered, not yet written."""
-        return self._flow.size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """``(low, high)`` water marks."""
-        return self._flow.get_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks (asyncio's defaults: 64 KiB and high // 4)."""
-        signal = self._flow.set_limits(high, low)
-        if signal is not None:
-            signal_protocol(self._loop, self, self._protocol, signal)
-
-    @property
-    def _protocol_paused(self) -> bool:
-        # asyncio's flow-control mixin name.
-        return self._flow.paused
+    # -- flow control: WriteBufferLimits (transports.py) -----------------------
 
     def _state_words(self) -> list[str]:
         return [f"bufsize={self._flow.size}"]
@@ -455,22 +444,10 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
         self._loop._remove_reader(self._fileno)
         self._schedule_connection_lost(exc)
 
-    def _fatal_error(
-        self, exc: BaseException, message: str = "Fatal error on pipe transport"
-    ) -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._close(exc)
+    @staticmethod
+    def _expected_error(exc: BaseException) -> bool:
+        # A writer's OSError (EPIPE, ECONNRESET...) is the reader going away.
+        return isinstance(exc, OSError)
 
 
 class PipeOps:

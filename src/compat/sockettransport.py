@@ -70,6 +70,7 @@ from ..core.transportstate import (
 from .errors import logger
 from .transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    WriteBufferLimits,
     set_nodelay,
     signal_protocol,
     socket_extra,
@@ -155,7 +156,7 @@ _EOF_RECEIVED_FAILED = "Fatal error: protocol.eof_received() call failed."
 _WRITE_ODD_STATES = WRITE_EOF_STATES | LOST_STATES
 
 
-class SocketTransport(asyncio.Transport):
+class SocketTransport(WriteBufferLimits, asyncio.Transport):
     """A stream transport over a connected non-blocking socket."""
 
     max_size = MAX_RECV
@@ -239,26 +240,7 @@ class SocketTransport(asyncio.Transport):
         if self._life.state in READING_STATES:
             self._loop._add_reader(self._sock_fd, self._read_ready)
 
-    # -- flow control --------------------------------------------------------
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes buffered, not yet sent."""
-        return self._flow.size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """``(low, high)`` water marks."""
-        return self._flow.get_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks (asyncio's defaults: 64 KiB and high // 4)."""
-        signal = self._flow.set_limits(high, low)
-        if signal is not None:
-            signal_protocol(self._loop, self, self._protocol, signal)
-
-    @property
-    def _protocol_paused(self) -> bool:
-        # asyncio's sendfile fallback and start_tls read this name.
-        return self._flow.paused
+    # -- flow control: WriteBufferLimits (transports.py) -----------------------
 
     # -- the two ways out of the happy path ----------------------------------
 

@@ -8,6 +8,10 @@
   (``'socket'`` as an ``asyncio.trsock.TransportSocket``, ``'sockname'``,
   ``'peername'``).
 - ``set_nodelay(sock)``: TCP_NODELAY on TCP sockets, as asyncio does.
+- ``WriteBufferLimits``: the write-buffer methods of asyncio's WriteTransport
+  (get_write_buffer_size/limits, set_write_buffer_limits, the
+  ``_protocol_paused`` name asyncio's sendfile fallback and start_tls read),
+  for a transport whose ``_flow`` is a ``core.flowcontrol.WriteFlowControl``.
 - ``LOG_THRESHOLD_FOR_CONNLOST_WRITES``: asyncio's constant (5): writes after the
   connection was lost are counted; from that many on each logs a warning.
 """
@@ -20,6 +24,7 @@ from typing import Any, Final
 
 __all__ = [
     "LOG_THRESHOLD_FOR_CONNLOST_WRITES",
+    "WriteBufferLimits",
     "set_nodelay",
     "signal_protocol",
     "socket_extra",
@@ -45,6 +50,35 @@ def signal_protocol(loop: Any, transport: Any, protocol: Any, signal: str) -> No
                 "protocol": protocol,
             }
         )
+
+
+class WriteBufferLimits:
+    """Write-buffer size and water marks, answered by the transport's ``_flow``."""
+
+    __slots__ = ()
+
+    _flow: Any
+    _loop: Any
+    _protocol: Any
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes buffered, not yet handed to the kernel."""
+        return self._flow.size  # type: ignore[no-any-return]
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """``(low, high)`` water marks."""
+        return self._flow.get_limits()  # type: ignore[no-any-return]
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks (asyncio's defaults: 64 KiB and high // 4)."""
+        signal = self._flow.set_limits(high, low)
+        if signal is not None:
+            signal_protocol(self._loop, self, self._protocol, signal)
+
+    @property
+    def _protocol_paused(self) -> bool:
+        # The name asyncio's sendfile fallback and start_tls read.
+        return self._flow.paused  # type: ignore[no-any-return]
 
 
 def socket_extra(sock: socket.socket, extra: dict[str, Any] | None) -> dict[str, Any]:
